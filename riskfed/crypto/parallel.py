@@ -1,0 +1,74 @@
+"""Fan kernels out over cores (joblib) or a Dask cluster (joblib's Dask backend).
+
+Kernels call :func:`run_chunks` with a module-level function and one argument tuple per
+chunk. With one chunk the function runs in-process (no serialisation); otherwise joblib
+runs the chunks with whatever backend is active: loky worker processes by default, or a
+Dask cluster inside :func:`dask_backend`. Only public values and the calling party's own
+data go to workers, and workers belong to that party (its cores or its cluster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import joblib
+
+from riskfed.errors import ConfigurationError
+
+
+def effective_jobs(n_jobs: int | None) -> int:
+    """Number of workers ``n_jobs`` means under the active joblib backend."""
+    if n_jobs is None or n_jobs == 0:
+        n_jobs = 1
+    return max(1, int(joblib.effective_n_jobs(n_jobs)))
+
+
+def chunk_bounds(total: int, n_jobs: int | None, min_items: int) -> list[tuple[int, int]]:
+    """Split ``range(total)`` into at most ``effective_jobs(n_jobs)`` near-equal chunks
+    of at least ``min_items`` each (one chunk when the work is small)."""
+    if total <= 0:
+        return []
+    chunks = max(1, min(effective_jobs(n_jobs), total // max(1, min_items)))
+    step, extra = divmod(total, chunks)
+    bounds, start = [], 0
+    for i in range(chunks):
+        stop = start + step + (1 if i < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def run_chunks(func: Callable[..., Any], arg_tuples: Sequence[tuple], *, n_jobs: int | None = 1) -> list:
+    """Run ``func(*args)`` for each tuple, in order, in parallel when there are several."""
+    if len(arg_tuples) <= 1:
+        return [func(*args) for args in arg_tuples]
+    return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(func)(*args) for args in arg_tuples)
+
+
+@contextlib.contextmanager
+def dask_backend(scheduler_address: str | None) -> Iterator[None]:
+    """Run every kernel inside the block on the Dask cluster at ``scheduler_address``.
+
+    ``None`` leaves the local backend in place. The cluster must belong to the calling
+    party: its workers see that party's data and public values.
+    """
+    if scheduler_address is None:
+        yield
+        return
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:  # pragma: no cover - dask is a declared dependency
+        raise ConfigurationError("Dask support needs the 'dask[distributed]' package.") from exc
+    try:
+        client = Client(scheduler_address, timeout="10s")
+    except OSError as exc:
+        raise ConfigurationError(
+            f"Cannot reach the Dask scheduler at {scheduler_address!r}: {exc}."
+        ) from exc
+    try:
+        with joblib.parallel_config(backend="dask"):
+            yield
+    finally:
+        client.close()

@@ -1,0 +1,153 @@
+"""Reading party tables and writing outputs: the only file I/O in the data layer.
+
+* CSV and Parquet by file extension; id columns are read as text from CSV so leading
+  zeros survive ("00123" stays "00123").
+* :func:`iter_table_chunks` streams a large file in row chunks for batch scoring.
+* :func:`atomic_output_dir` makes ``--out`` all-or-nothing: outputs are written to a
+  hidden sibling directory and moved into place only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from riskfed.errors import DataValidationError
+
+_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(path: str | Path, *, party: str | None = None) -> str:
+    fmt = _FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise DataValidationError(
+            f"{party or 'Input'}: {str(path)!r} is neither .csv nor .parquet.", party=party
+        )
+    return fmt
+
+
+def _check_exists(path: Path, party: str | None) -> None:
+    if not path.is_file():
+        raise DataValidationError(f"{party or 'Input'}: file {str(path)!r} does not exist.", party=party)
+
+
+def read_table(path: str | Path, *, party: str | None = None, id_column: str | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet table; the id column (if named) is read as text from CSV."""
+    path = Path(path)
+    fmt = table_format(path, party=party)
+    _check_exists(path, party)
+    try:
+        if fmt == "csv":
+            return pd.read_csv(path, dtype={id_column: str} if id_column else None, low_memory=False)
+        return pd.read_parquet(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataValidationError(f"{party or 'Input'}: cannot read {str(path)!r}: {exc}", party=party) from None
+
+
+def iter_table_chunks(
+    path: str | Path, *, chunk_rows: int = 100_000, party: str | None = None, id_column: str | None = None
+) -> Iterator[pd.DataFrame]:
+    """Yield the table in chunks of at most ``chunk_rows`` rows (constant memory)."""
+    path = Path(path)
+    fmt = table_format(path, party=party)
+    _check_exists(path, party)
+    try:
+        if fmt == "csv":
+            reader = pd.read_csv(
+                path, dtype={id_column: str} if id_column else None, chunksize=chunk_rows, low_memory=False
+            )
+            with reader:
+                yield from reader
+        else:
+            pf = pq.ParquetFile(path)
+            for batch in pf.iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataValidationError(f"{party or 'Input'}: cannot read {str(path)!r}: {exc}", party=party) from None
+
+
+def count_rows(path: str | Path, *, party: str | None = None) -> int | None:
+    """Row count when it is cheap to know (Parquet metadata), else ``None``."""
+    path = Path(path)
+    if table_format(path, party=party) == "parquet" and path.is_file():
+        return pq.ParquetFile(path).metadata.num_rows
+    return None
+
+
+def write_table(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write CSV or Parquet by extension."""
+    path = Path(path)
+    if table_format(path) == "csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False)
+    return path
+
+
+def write_json(data, path: str | Path, *, private: bool = False) -> Path:
+    """Write JSON; ``private`` files (a party's secrets) are created with mode 0600."""
+    path = Path(path)
+    text = json.dumps(data, indent=2, sort_keys=False, default=_json_default)
+    if private:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def read_json(path: str | Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+@contextlib.contextmanager
+def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
+    """Yield a staging directory whose contents replace ``out_dir``'s only on success.
+
+    Files in ``out_dir`` that the run does not produce are left alone; files it does
+    produce are replaced. On any exception the staging directory is removed and
+    ``out_dir`` is exactly as before.
+    """
+    out = Path(out_dir)
+    parent = out.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for item in stage.iterdir():
+            target = out / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            os.replace(item, target)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)

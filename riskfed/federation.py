@@ -1,0 +1,202 @@
+"""The one loop that runs a session: alignment → training → holdout evaluation.
+
+:func:`run_training_session` drives a :class:`~riskfed.roles.bank.Bank` over any
+:class:`~riskfed.transport.base.Transport` — in memory for pilots, tests and the app, or
+over the network — and returns what the bank may keep: the aligned index, its model
+part, the training history, the holdout scores and per-phase timings and traffic.
+
+Progress is reported through a callback ``progress(event: ProgressEvent)`` (the CLI draws
+bars from it, the app a progress widget), and a ``cancel`` callable is polled between
+batches: when it returns true the session stops cleanly with :class:`Cancelled`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from riskfed.alignment.index import AlignedIndex
+from riskfed.errors import RiskfedError
+from riskfed.protocol.messages import Message
+from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, Bank
+from riskfed.roles.local import Hyperparameters
+from riskfed.transport.base import Transport
+
+
+class Cancelled(RiskfedError):
+    """The user cancelled a long-running session."""
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One progress update: ``phase`` is ``alignment``, ``training`` or ``evaluation``."""
+
+    phase: str
+    done: int
+    total: int
+    message: str = ""
+    epoch: int | None = None
+    loss: float | None = None
+    elapsed: float = 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        if self.done <= 0 or self.total <= 0 or self.done >= self.total:
+            return None
+        return self.elapsed / self.done * (self.total - self.done)
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class SessionOutcome:
+    """What the bank keeps from a training session."""
+
+    aligned: AlignedIndex
+    train_rows: np.ndarray
+    holdout_rows: np.ndarray
+    holdout_scores: np.ndarray
+    holdout_labels: np.ndarray
+    history: list[dict]
+    batch_losses: list[dict]
+    timings: dict[str, float]
+    epochs: int
+    stop_reason: str
+    key_bits: int
+    key_fingerprint: str
+    session_id: str
+    hyperparameters: dict
+    traffic: dict = field(default_factory=dict)
+
+
+def _deliver(transport: Transport, bank: Bank, messages: list[Message]) -> None:
+    for msg in messages:
+        for reply in transport.request(msg):
+            bank.handle(reply)
+
+
+def run_training_session(
+    bank: Bank,
+    transport: Transport,
+    *,
+    hyper: Hyperparameters,
+    key_bits: int,
+    psi_method: str = "ecdh",
+    test_size: float = 0.3,
+    min_intersection: int = DEFAULT_MIN_INTERSECTION,
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> SessionOutcome:
+    """Run alignment, federated training and holdout scoring, driven by the bank.
+
+    Parameters
+    ----------
+    bank:
+        The bank role (its table is validated already).
+    transport:
+        Connects the bank to the fintechs and the coordinator.
+    hyper:
+        Public training settings announced to every party.
+    key_bits:
+        Paillier key size the coordinator must generate.
+    psi_method:
+        ``ecdh`` (default) or ``keyed-hash``.
+    test_size:
+        Stratified holdout share (the split and batch order follow the bank's seed).
+    progress, cancel:
+        Progress callback and cancellation poll.
+
+    Raises
+    ------
+    AlignmentError, ProtocolError, CryptoError, Cancelled
+    """
+    notify = progress or (lambda event: None)
+    timings: dict[str, float] = {}
+
+    def check_cancel() -> None:
+        if cancel is not None and cancel():
+            raise Cancelled("Training was cancelled; nothing was saved.")
+
+    t0 = time.perf_counter()
+    notify(ProgressEvent("alignment", 0, 3, "opening session"))
+    _deliver(transport, bank, bank.open_session(key_bits=key_bits, psi_method=psi_method))
+    timings["key_setup"] = time.perf_counter() - t0
+    check_cancel()
+
+    t1 = time.perf_counter()
+    notify(ProgressEvent("alignment", 1, 3, f"private set intersection ({psi_method})", elapsed=t1 - t0))
+    _deliver(transport, bank, bank.psi_requests())
+    _deliver(transport, bank, bank.finish_alignment(min_size=min_intersection))
+    timings["alignment"] = time.perf_counter() - t1
+    notify(ProgressEvent("alignment", 3, 3, f"{bank.aligned.size:,} shared customers", elapsed=time.perf_counter() - t0))
+    check_cancel()
+
+    t2 = time.perf_counter()
+    _deliver(transport, bank, bank.plan_training(hyper, test_size=test_size))
+    _deliver(transport, bank, [bank.coordinator_plan()])
+    batches_per_epoch = len(bank.epoch_batches(0))
+    total = batches_per_epoch * hyper.max_epochs
+    done = 0
+    batch_losses: list[dict] = []
+    stop_reason = f"reached max_epochs={hyper.max_epochs}"
+    for epoch in range(hyper.max_epochs):
+        losses = []
+        for b, rows in enumerate(bank.epoch_batches(epoch)):
+            check_cancel()
+            _deliver(transport, bank, bank.batch_requests(epoch, b, rows))
+            _deliver(transport, bank, bank.residual_messages())
+            _deliver(transport, bank, [bank.masked_gradient()])
+            loss = bank.last_batch_loss
+            if loss is not None:
+                losses.append(loss)
+                batch_losses.append({"epoch": epoch + 1, "batch": b + 1, "loss": loss})
+            done += 1
+            notify(
+                ProgressEvent(
+                    "training",
+                    done,
+                    total,
+                    f"epoch {epoch + 1}, batch {b + 1}/{batches_per_epoch}",
+                    epoch=epoch + 1,
+                    loss=loss,
+                    elapsed=time.perf_counter() - t2,
+                )
+            )
+        _deliver(transport, bank, bank.epoch_end_messages(epoch))
+        entry = bank.finish_epoch(epoch, losses)
+        entry["seconds"] = time.perf_counter() - t2
+        if entry["converged"]:
+            stop_reason = f"converged: model moved {entry['relative_change']:.4f} < tol={hyper.tol} in epoch {epoch + 1}"
+            break
+    _deliver(transport, bank, bank.stop_messages(stop_reason))
+    timings["training"] = time.perf_counter() - t2
+    notify(ProgressEvent("training", total, total, stop_reason, elapsed=timings["training"]))
+
+    t3 = time.perf_counter()
+    notify(ProgressEvent("evaluation", 0, 1, "scoring the holdout"))
+    _deliver(transport, bank, bank.score_requests(bank.holdout_rows))
+    z = bank.aligned_scores(bank.holdout_rows)
+    timings["evaluation"] = time.perf_counter() - t3
+    notify(ProgressEvent("evaluation", 1, 1, "done", elapsed=timings["evaluation"]))
+
+    return SessionOutcome(
+        aligned=bank.aligned,
+        train_rows=bank.train_rows,
+        holdout_rows=bank.holdout_rows,
+        holdout_scores=1.0 / (1.0 + np.exp(-z)),
+        holdout_labels=bank.y_aligned[bank.holdout_rows],
+        history=list(bank.history),
+        batch_losses=batch_losses,
+        timings=timings,
+        epochs=len(bank.history),
+        stop_reason=stop_reason,
+        key_bits=bank.public_key.key_bits,
+        key_fingerprint=bank.public_key.fingerprint,
+        session_id=bank.session_id,
+        hyperparameters=hyper.to_dict(),
+        traffic=transport.stats.to_dict(),
+    )

@@ -1,0 +1,281 @@
+"""One immutable message type per protocol step.
+
+Every message carries the same header: protocol version (added by the codec), session
+id, sender, recipient and round. ``round`` numbers the step within the session (alignment
+is round 0, training batch ``b`` of epoch ``e`` is round ``(e, b)`` flattened by the bank
+as ``e * 1_000_000 + b + 1``, scoring requests count on from there) so a replayed or
+stale message is refused. Messages that carry Paillier values also carry the key
+fingerprint.
+
+Ciphertext vectors are fixed-width big-endian byte strings (see
+:func:`riskfed.crypto.paillier.to_bytes`); row positions and plain numbers are numpy
+arrays of a declared dtype. The codec (:mod:`riskfed.protocol.codec`) never pickles.
+
+Who sends what (B = bank, F = a fintech, C = coordinator)::
+
+    SessionOpen          B → F, C   session id, purpose, parties, parameters
+    KeyRequest           F → C      a fintech asks the coordinator itself for the key
+    PublicKeyAnnounce    C → B, F   n, h_s, fingerprint (reply to SessionOpen/KeyRequest)
+    SessionReady         F → B      the fintech's row count and the key it received
+    PsiBlinded           B → F      H(id)^a for the bank's ids (ECDH, bank-shuffled)
+    PsiDoubleBlinded     F → B      (H(id)^a)^b in the same order + H(id')^b, shuffled
+    HashKeyShare         B → F      the keyed-hash secret (never sent to C)
+    HashedIds            F → B      HMAC(key, id') in fintech-shuffled order
+    PsiResult            B → F      intersection as positions in the fintech's list
+    TrainingPlan         B → F, C   training rows, hyper-parameters, epochs
+    PlanAccepted         F → B      how many gradient slots the fintech will send
+    BatchRequest         B → F      row positions of one mini-batch
+    EncryptedScores      F → B      [[u_k]] for the batch rows
+    EncryptedResiduals   B → F      [[4e]] for the batch rows
+    MaskedGradient       B/F → C    [[g + m]] per feature
+    DecryptedMasked      C → B/F    g + m per feature
+    BatchDone            F → B      [[loss share]] (optional) after the fintech updated
+    EpochReport          F → B      squared norms of the fintech's weight change/weights
+    TrainingStop         B → F, C   converged / epochs exhausted
+    ScoreRequest         B → F      aligned rows, positions in the fintech's PSI list,
+                                    or keyed-hash digests of applicants
+    PartialScores        F → B      u_k for the requested rows it knows (scoring time)
+    Ack                  any        acknowledgement carrying no data
+    ErrorNotice          any        a party aborts the session, with a reason
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+PROTOCOL_VERSION = 1
+
+BANK = "bank"
+COORDINATOR = "coordinator"
+
+
+def fintech_name(k: int) -> str:
+    """Canonical name of the k-th fintech (1-based)."""
+    return f"fintech_{k}"
+
+
+@dataclass(frozen=True)
+class Message:
+    """Header common to every protocol message."""
+
+    session_id: str
+    sender: str
+    recipient: str
+    round: int
+
+    STEP: ClassVar[str] = "message"
+
+
+@dataclass(frozen=True)
+class SessionOpen(Message):
+    purpose: str = "training"
+    parties: tuple[str, ...] = ()
+    key_bits: int = 2048
+    allow_insecure_key: bool = False
+    psi_method: str = "ecdh"
+    id_normalization: dict = field(default_factory=dict)
+    STEP: ClassVar[str] = "session_open"
+
+
+@dataclass(frozen=True)
+class KeyRequest(Message):
+    STEP: ClassVar[str] = "key_request"
+
+
+@dataclass(frozen=True)
+class PublicKeyAnnounce(Message):
+    n: bytes = b""
+    h_s: bytes = b""
+    fingerprint: str = ""
+    STEP: ClassVar[str] = "public_key"
+
+
+@dataclass(frozen=True)
+class SessionReady(Message):
+    rows: int = 0
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "session_ready"
+
+
+@dataclass(frozen=True)
+class PsiBlinded(Message):
+    points: np.ndarray = field(default_factory=lambda: np.empty(0, "S32"))
+    STEP: ClassVar[str] = "psi_blinded"
+
+
+@dataclass(frozen=True)
+class PsiDoubleBlinded(Message):
+    double_blinded: np.ndarray = field(default_factory=lambda: np.empty(0, "S32"))
+    partner_blinded: np.ndarray = field(default_factory=lambda: np.empty(0, "S32"))
+    STEP: ClassVar[str] = "psi_double_blinded"
+
+
+@dataclass(frozen=True)
+class HashKeyShare(Message):
+    key: bytes = b""
+    purpose: str = "alignment"
+    STEP: ClassVar[str] = "hash_key"
+
+
+@dataclass(frozen=True)
+class HashedIds(Message):
+    digests: np.ndarray = field(default_factory=lambda: np.empty(0, "S32"))
+    STEP: ClassVar[str] = "hashed_ids"
+
+
+@dataclass(frozen=True)
+class PsiResult(Message):
+    positions: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    bank_rows: int = 0
+    STEP: ClassVar[str] = "psi_result"
+
+
+@dataclass(frozen=True)
+class TrainingPlan(Message):
+    train_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    holdout_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    hyperparameters: dict = field(default_factory=dict)
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "training_plan"
+
+
+@dataclass(frozen=True)
+class PlanAccepted(Message):
+    slots: int = 0
+    features: int = 0
+    STEP: ClassVar[str] = "plan_accepted"
+
+
+@dataclass(frozen=True)
+class BatchRequest(Message):
+    epoch: int = 0
+    batch: int = 0
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    STEP: ClassVar[str] = "batch_request"
+
+
+@dataclass(frozen=True)
+class EncryptedScores(Message):
+    ciphertexts: bytes = b""
+    count: int = 0
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "encrypted_scores"
+
+
+@dataclass(frozen=True)
+class EncryptedResiduals(Message):
+    ciphertexts: bytes = b""
+    count: int = 0
+    key_fingerprint: str = ""
+    track_loss: bool = True
+    STEP: ClassVar[str] = "encrypted_residuals"
+
+
+@dataclass(frozen=True)
+class MaskedGradient(Message):
+    ciphertexts: bytes = b""
+    count: int = 0
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "masked_gradient"
+
+
+@dataclass(frozen=True)
+class DecryptedMasked(Message):
+    values: bytes = b""
+    count: int = 0
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "decrypted_masked"
+
+
+@dataclass(frozen=True)
+class BatchDone(Message):
+    loss_share: bytes = b""
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "batch_done"
+
+
+@dataclass(frozen=True)
+class EpochReport(Message):
+    epoch: int = 0
+    weight_change_sq: float = 0.0
+    weight_norm_sq: float = 0.0
+    STEP: ClassVar[str] = "epoch_report"
+
+
+@dataclass(frozen=True)
+class EpochEnd(Message):
+    epoch: int = 0
+    STEP: ClassVar[str] = "epoch_end"
+
+
+@dataclass(frozen=True)
+class TrainingStop(Message):
+    epochs: int = 0
+    reason: str = ""
+    STEP: ClassVar[str] = "training_stop"
+
+
+@dataclass(frozen=True)
+class ScoreRequest(Message):
+    index: str = "aligned"
+    rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    digests: np.ndarray = field(default_factory=lambda: np.empty(0, "S32"))
+    STEP: ClassVar[str] = "score_request"
+
+
+@dataclass(frozen=True)
+class PartialScores(Message):
+    scores: np.ndarray = field(default_factory=lambda: np.empty(0, np.float64))
+    known: np.ndarray = field(default_factory=lambda: np.empty(0, np.bool_))
+    STEP: ClassVar[str] = "partial_scores"
+
+
+@dataclass(frozen=True)
+class Ack(Message):
+    STEP: ClassVar[str] = "ack"
+
+
+@dataclass(frozen=True)
+class ErrorNotice(Message):
+    error_type: str = ""
+    reason: str = ""
+    STEP: ClassVar[str] = "error"
+
+
+MESSAGE_TYPES: dict[str, type[Message]] = {
+    cls.STEP: cls
+    for cls in (
+        SessionOpen,
+        KeyRequest,
+        PublicKeyAnnounce,
+        SessionReady,
+        PsiBlinded,
+        PsiDoubleBlinded,
+        HashKeyShare,
+        HashedIds,
+        PsiResult,
+        TrainingPlan,
+        PlanAccepted,
+        BatchRequest,
+        EncryptedScores,
+        EncryptedResiduals,
+        MaskedGradient,
+        DecryptedMasked,
+        BatchDone,
+        EpochReport,
+        EpochEnd,
+        TrainingStop,
+        ScoreRequest,
+        PartialScores,
+        Ack,
+        ErrorNotice,
+    )
+}
+
+
+def round_of(epoch: int, batch: int) -> int:
+    """The round number of training batch ``batch`` (0-based) in ``epoch`` (0-based)."""
+    return epoch * 1_000_000 + batch + 1

@@ -1,0 +1,728 @@
+"""The bank (active party, label holder) — the party that drives a session.
+
+Threat model for this role (semi-honest; the coordinator colludes with no one):
+
+* **Holds** customer ids, default labels ``y``, its features ``X_B``, its preprocessing,
+  its weights ``w_B`` and the intercept, its ECDH secret and the split/batch seed.
+* **Sends** to fintechs: blinded ids (ECDH) or a keyed-hash key, the intersection as
+  positions in each fintech's shuffled list (in a secretly shuffled order), the training
+  plan (row positions and public hyper-parameters), batch positions and ``[[4e]]``
+  (encrypted under the coordinator's key). To the coordinator: the session parameters,
+  the training plan and ``[[g_B + m_B]]`` (its masked gradient and the masked aggregate
+  loss).
+* **Receives** double-blinded points / digests, ``[[u_k]]`` (encrypted: unreadable without
+  the private key), encrypted loss shares, squared norms of each fintech's weight change,
+  its own masked gradient decrypted, and — at evaluation and scoring time only —
+  plaintext partial scores ``u_k`` of the rows it scores.
+* **Learns** the intersection, its own gradients, the aggregate training loss per batch
+  and, at scoring time, partial scores of the applicants it scores (accepted). Never a
+  fintech feature value or weight, nor any per-row fintech partial score during
+  training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import uuid
+
+import gmpy2
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from riskfed.alignment.ecdh import EcdhKey
+from riskfed.alignment.index import AlignedIndex, intersect_all, match_positions
+from riskfed.alignment.keyed_hash import keyed_digests, new_shared_key
+from riskfed.alignment.normalize import IdNormalization
+from riskfed.crypto import paillier
+from riskfed.crypto.encoding import from_residue
+from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
+from riskfed.crypto.multiexp import multiexp
+from riskfed.data.preprocess import Preprocessor
+from riskfed.data.schema import PartyTable
+from riskfed.errors import AlignmentError, ConfigurationError, KeyMismatchError, ProtocolError
+from riskfed.protocol.messages import (
+    BANK,
+    COORDINATOR,
+    BatchDone,
+    BatchRequest,
+    DecryptedMasked,
+    EncryptedResiduals,
+    EncryptedScores,
+    EpochEnd,
+    EpochReport,
+    HashedIds,
+    HashKeyShare,
+    MaskedGradient,
+    PartialScores,
+    PlanAccepted,
+    PsiBlinded,
+    PsiDoubleBlinded,
+    PsiResult,
+    PublicKeyAnnounce,
+    ScoreRequest,
+    SessionOpen,
+    SessionReady,
+    TrainingPlan,
+    TrainingStop,
+    round_of,
+)
+from riskfed.roles.base import Role, public_key_from, unpack_ints
+from riskfed.roles.local import (
+    Hyperparameters,
+    LocalModel,
+    batch_loss,
+    draw_masks,
+    encode_loss_partial,
+    encode_partial,
+    label_offset,
+    LOSS_LABEL_SHIFT,
+    label_signs,
+    mask_bits,
+    quantize_features,
+)
+
+PSI_METHODS = ("ecdh", "keyed-hash")
+
+
+def signed_product(public_key, ciphertexts, signs: np.ndarray):
+    """``[[Σ_i s_i v_i]]`` for signs ``s_i ∈ {+1, -1}``: two products and one inversion."""
+    n2 = public_key.n_squared
+    plus = paillier.add_scalars(public_key, [c for c, sgn in zip(ciphertexts, signs.tolist()) if sgn > 0])
+    minus = paillier.add_scalars(public_key, [c for c, sgn in zip(ciphertexts, signs.tolist()) if sgn < 0])
+    return plus * gmpy2.invert(minus, n2) % n2
+# Fewer shared customers than this cannot support a train/holdout split worth reporting.
+DEFAULT_MIN_INTERSECTION = 100
+SCORING_ROUND_BASE = 10**12
+
+
+class Bank(Role):
+    """The label holder and session driver.
+
+    Parameters
+    ----------
+    table:
+        The bank's validated table (with labels).
+    fintechs:
+        Names of the fintechs in the session.
+    normalization:
+        The id normalisation rule announced to every party.
+    n_jobs:
+        Local worker processes for the bank's kernels.
+    seed:
+        The bank's secret seed: order of the shared rows, the holdout split and the batches.
+    """
+
+    HANDLERS = {
+        "public_key": "_on_public_key",
+        "session_ready": "_on_ready",
+        "psi_double_blinded": "_on_double_blinded",
+        "hashed_ids": "_on_hashed",
+        "ack": "_on_ack",
+        "plan_accepted": "_on_plan_accepted",
+        "encrypted_scores": "_on_scores",
+        "batch_done": "_on_batch_done",
+        "decrypted_masked": "_on_decrypted",
+        "epoch_report": "_on_epoch_report",
+        "partial_scores": "_on_partial_scores",
+    }
+
+    def __init__(
+        self,
+        table: PartyTable,
+        fintechs: list[str],
+        *,
+        normalization: IdNormalization | None = None,
+        n_jobs: int = 1,
+        allow_insecure_key: bool = False,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(BANK)
+        self.seed = seed
+        if table.labels is None:
+            raise ConfigurationError("The bank's table needs a label column.", party=BANK)
+        if not fintechs:
+            raise ConfigurationError("A session needs at least one fintech.", party=BANK)
+        self.table = table
+        self.fintechs = list(fintechs)
+        self.normalization = normalization or IdNormalization()
+        self.n_jobs = n_jobs
+        self.allow_insecure_key = allow_insecure_key
+        self.public_key = None
+        self.fintech_rows: dict[str, int] = {}
+        self.aligned: AlignedIndex | None = None
+        self.history: list[dict] = []
+        self._matches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._acks: set[str] = set()
+        self._slots: dict[str, int] = {}
+        self._enc_scores: dict[str, list] = {}
+        self._loss_shares: dict[str, bytes] = {}
+        self._reports: dict[str, tuple[float, float]] = {}
+        self._partials: dict[str, PartialScores] = {}
+        self._batch: dict | None = None
+        self._norm_ids = self.normalization.apply(table.ids, party=BANK, column=table.id_column)
+
+    def __repr__(self) -> str:
+        return f"Bank(rows={self.table.n_rows}, fintechs={self.fintechs}, session={self.session_id!r})"
+
+    # -- session ----------------------------------------------------------------------
+    def open_session(
+        self,
+        *,
+        key_bits: int = DEFAULT_KEY_BITS,
+        psi_method: str = "ecdh",
+        purpose: str = "training",
+        session_id: str | None = None,
+    ) -> list[SessionOpen]:
+        """Messages that open a session: to the coordinator first (training), then fintechs."""
+        if psi_method not in PSI_METHODS:
+            raise ConfigurationError(
+                f"The 'psi' parameter must be one of {', '.join(PSI_METHODS)}. Got {psi_method!r} instead."
+            )
+        if purpose == "training":
+            check_key_bits(key_bits, allow_insecure=self.allow_insecure_key, party=BANK)
+        self.session_id = session_id or uuid.uuid4().hex
+        self.purpose = purpose
+        self.psi_method = psi_method
+        self.key_bits = key_bits
+        parties = (BANK, COORDINATOR, *self.fintechs) if purpose == "training" else (BANK, *self.fintechs)
+        common = dict(
+            purpose=purpose,
+            parties=parties,
+            key_bits=key_bits,
+            allow_insecure_key=self.allow_insecure_key,
+            psi_method=psi_method,
+            id_normalization=self.normalization.to_dict(),
+        )
+        targets = ([COORDINATOR] if purpose == "training" else []) + self.fintechs
+        if purpose == "training":
+            self.expect("public_key", COORDINATOR)
+        self.expect("session_ready", *self.fintechs)
+        return [self.reply(SessionOpen, t, 0, **common) for t in targets]
+
+    def _on_public_key(self, msg: PublicKeyAnnounce):
+        pk = public_key_from(msg, party=BANK)
+        if pk.key_bits != self.key_bits:
+            raise KeyMismatchError(
+                f"bank: the coordinator's key has {pk.key_bits} bits; the session asked for {self.key_bits}.",
+                party=COORDINATOR,
+            )
+        self.public_key = pk
+        self.done("public_key")
+        return []
+
+    def _on_ready(self, msg: SessionReady):
+        if self.purpose == "training":
+            if self.public_key is None or msg.key_fingerprint != self.public_key.fingerprint:
+                raise KeyMismatchError(
+                    f"{msg.sender} received Paillier key {msg.key_fingerprint or 'none'}, but the bank's is "
+                    f"{self.public_key.fingerprint if self.public_key else 'none'}: the parties do not share one key.",
+                    party=msg.sender,
+                )
+        self.fintech_rows[msg.sender] = msg.rows
+        return []
+
+    # -- alignment --------------------------------------------------------------------
+    def psi_requests(self) -> list:
+        """First alignment message to each fintech (shuffled blinded ids, or a hash key)."""
+        self._perm = np.argsort(np.frombuffer(secrets.token_bytes(8 * len(self._norm_ids)), dtype=np.uint64), kind="stable")
+        shuffled = self._norm_ids[self._perm].tolist()
+        self.done("session_ready")
+        out = []
+        if self.psi_method == "ecdh":
+            self._ecdh = EcdhKey.generate()
+            points = self._ecdh.blind(shuffled, n_jobs=self.n_jobs, party=BANK)
+            self.expect("psi_double_blinded", *self.fintechs)
+            for f in self.fintechs:
+                out.append(self.reply(PsiBlinded, f, 0, points=points))
+        else:
+            self.expect("hashed_ids", *self.fintechs)
+            self._hash_keys = {}
+            self._own_digests = {}
+            for f in self.fintechs:
+                # One key per fintech: a key leaked by one partner exposes nothing of another's.
+                key = new_shared_key()
+                self._hash_keys[f] = key
+                self._own_digests[f] = keyed_digests(shuffled, key)
+                out.append(self.reply(HashKeyShare, f, 0, key=key, purpose="alignment"))
+        return out
+
+    def _record_match(self, fintech: str, bank_tokens: np.ndarray, fintech_tokens: np.ndarray) -> None:
+        b_pos, f_pos = match_positions(bank_tokens, fintech_tokens, bank=BANK, partner=fintech)
+        # Shuffled-list positions → rows of the bank's own table.
+        self._matches[fintech] = (self._perm[b_pos], f_pos)
+        self._list_sizes = getattr(self, "_list_sizes", {})
+        self._list_sizes[fintech] = len(fintech_tokens)
+
+    def _on_double_blinded(self, msg: PsiDoubleBlinded):
+        if len(msg.double_blinded) != len(self._norm_ids):
+            raise AlignmentError(
+                f"{msg.sender} returned {len(msg.double_blinded)} double-blinded ids for the bank's {len(self._norm_ids)}.",
+                party=msg.sender,
+            )
+        theirs = self._ecdh.reblind(msg.partner_blinded, n_jobs=self.n_jobs, party=msg.sender)
+        self._record_match(msg.sender, msg.double_blinded, theirs)
+        return []
+
+    def _on_hashed(self, msg: HashedIds):
+        self._record_match(msg.sender, self._own_digests[msg.sender], msg.digests)
+        return []
+
+    def finish_alignment(self, *, min_size: int = DEFAULT_MIN_INTERSECTION) -> list[PsiResult]:
+        """Intersect across fintechs and tell each one its shared rows (shuffled order)."""
+        missing = [f for f in self.fintechs if f not in self._matches]
+        if missing:
+            raise ProtocolError(f"bank: no alignment reply from {', '.join(missing)}.", party=missing[0])
+        index = intersect_all(
+            len(self._norm_ids),
+            {f: self._matches[f] for f in self.fintechs},
+            method=self.psi_method,
+            partner_counts={f: self._list_sizes[f] for f in self.fintechs},
+            min_size=min_size,
+        )
+        # Re-order the shared rows by the bank's secret seed: in bank-row order they would
+        # tell each fintech how the bank's table is sorted (e.g. by account opening date).
+        order = np.random.default_rng([self.seed, 0x5EED]).permutation(index.size)
+        self.aligned = AlignedIndex(
+            bank_rows=index.bank_rows[order],
+            partner_rows={f: rows[order] for f, rows in index.partner_rows.items()},
+            method=index.method,
+            bank_count=index.bank_count,
+            partner_counts=index.partner_counts,
+        )
+        self.done("psi_double_blinded")
+        self.done("hashed_ids")
+        self._acks = set()
+        self.expect("ack", *self.fintechs)
+        return [
+            self.reply(PsiResult, f, 0, positions=self.aligned.partner_rows[f], bank_rows=len(self._norm_ids))
+            for f in self.fintechs
+        ]
+
+    def _on_ack(self, msg):
+        self._acks.add(msg.sender)
+        return []
+
+    # -- training plan ----------------------------------------------------------------
+    def plan_training(self, hyper: Hyperparameters, *, test_size: float = 0.3) -> list[TrainingPlan]:
+        """Split the intersection (stratified) and announce the plan to the fintechs."""
+        if not (isinstance(test_size, (int, float)) and 0 < test_size < 1):
+            raise ConfigurationError(f"The 'test_size' parameter must be a float in the range (0.0, 1.0). Got {test_size!r} instead.")
+        if self.aligned is None:
+            raise ProtocolError("bank: align before planning training.")
+        y = self.table.labels[self.aligned.bank_rows]
+        positions = np.arange(self.aligned.size)
+        counts = np.bincount(y, minlength=2)
+        if counts.min() < 2:
+            raise AlignmentError(
+                f"The {self.aligned.size} shared customers include {int(counts[1])} defaulter(s) and "
+                f"{int(counts[0])} non-defaulter(s); both classes need at least 2 rows to split.",
+                party=BANK,
+            )
+        try:
+            train, holdout = train_test_split(positions, test_size=test_size, stratify=y, random_state=self.seed)
+        except ValueError as exc:
+            raise AlignmentError(f"Cannot split the {self.aligned.size} shared customers: {exc}", party=BANK) from None
+        if len(train) < hyper.min_batch_size:
+            raise AlignmentError(
+                f"Only {len(train)} shared customers are left for training; the minimum batch size is "
+                f"{hyper.min_batch_size}.",
+                party=BANK,
+            )
+        self.train_rows = np.sort(train).astype(np.int64)
+        self.holdout_rows = np.sort(holdout).astype(np.int64)
+        self.hyper = hyper
+        hyper = dataclasses.replace(hyper, parties=1 + len(self.fintechs), steps_per_epoch=len(self.epoch_batches(0)))
+        self.hyper = hyper
+        self.y_aligned = y
+        frame = self.table.features.iloc[self.aligned.bank_rows]
+        numeric = [c for c in self.table.feature_names if c not in self.table.categorical]
+        self.preprocessor = Preprocessor(numeric, list(self.table.categorical), party=BANK)
+        self.preprocessor.fit(frame.iloc[self.train_rows])
+        self.X_full = self.preprocessor.transform(frame)
+        X_q = quantize_features(self.X_full, party=BANK, columns=self.preprocessor.feature_names_)
+        self.local = LocalModel(X_q, hyper, self.train_rows, bias=True)
+        self._slots = {}
+        self.done("ack")
+        self.expect("plan_accepted", *self.fintechs)
+        return [
+            self.reply(
+                TrainingPlan,
+                f,
+                0,
+                train_rows=self.train_rows,
+                holdout_rows=self.holdout_rows,
+                hyperparameters=hyper.to_dict(),
+                key_fingerprint=self.public_key.fingerprint,
+            )
+            for f in self.fintechs
+        ]
+
+    def _on_plan_accepted(self, msg: PlanAccepted):
+        if msg.slots < 1:
+            raise ProtocolError(f"{msg.sender} announced {msg.slots} gradient slots.", party=msg.sender)
+        self._slots[msg.sender] = msg.slots
+        return []
+
+    def coordinator_plan(self) -> TrainingPlan:
+        """The plan for the coordinator: row counts and slot limits, no row positions."""
+        missing = [f for f in self.fintechs if f not in self._slots]
+        if missing:
+            raise ProtocolError(f"bank: {', '.join(missing)} did not accept the training plan.", party=missing[0])
+        self.done("plan_accepted")
+        bank_slots = self.local.weights.size + (1 if self.hyper.track_loss else 0)
+        hyper = self.hyper.to_dict() | {"slots": {BANK: bank_slots, **self._slots}}
+        self.expect("ack", COORDINATOR)
+        return self.reply(
+            TrainingPlan,
+            COORDINATOR,
+            0,
+            train_rows=np.empty(0, np.int64),
+            holdout_rows=np.empty(0, np.int64),
+            hyperparameters=hyper,
+            key_fingerprint=self.public_key.fingerprint,
+        )
+
+    # -- batches ----------------------------------------------------------------------
+    def epoch_batches(self, epoch: int) -> list[np.ndarray]:
+        """Mini-batches of aligned positions for ``epoch`` (seeded; none below the minimum)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.train_rows)
+        size = self.hyper.batch_size
+        batches = [order[i : i + size] for i in range(0, len(order), size)]
+        if len(batches) > 1 and len(batches[-1]) < self.hyper.min_batch_size:
+            # Fold a short tail into the previous batch rather than expose a tiny gradient.
+            batches[-2] = np.concatenate([batches[-2], batches.pop()])
+        return batches
+
+    def batch_requests(self, epoch: int, batch: int, rows: np.ndarray) -> list[BatchRequest]:
+        rnd = round_of(epoch, batch)
+        self._batch = {"round": rnd, "rows": np.asarray(rows, dtype=np.int64)}
+        self._enc_scores = {}
+        self._loss_shares = {}
+        self.done("ack")
+        self.expect("encrypted_scores", *self.fintechs)
+        return [self.reply(BatchRequest, f, rnd, epoch=epoch, batch=batch, rows=self._batch["rows"]) for f in self.fintechs]
+
+    def _check_fp(self, msg, fingerprint: str) -> None:
+        if fingerprint != self.public_key.fingerprint:
+            raise KeyMismatchError(
+                f"{msg.sender} used Paillier key {fingerprint}, not the session key {self.public_key.fingerprint}.",
+                party=msg.sender,
+            )
+
+    def _on_scores(self, msg: EncryptedScores):
+        self.check_round(msg, self._batch["round"])
+        self._check_fp(msg, msg.key_fingerprint)
+        rows = self._batch["rows"]
+        self._enc_scores[msg.sender] = paillier.from_bytes(self.public_key, msg.ciphertexts, count=len(rows), party=msg.sender)
+        return []
+
+    def residual_messages(self) -> list[EncryptedResiduals]:
+        """``[[4e]] = Σ_k [[u_k]] ⊕ (u_B + 2 - 4y)``: one plaintext addition per row."""
+        missing = [f for f in self.fintechs if f not in self._enc_scores]
+        if missing:
+            raise ProtocolError(f"bank: no encrypted scores from {', '.join(missing)} this round.", party=missing[0])
+        rows = self._batch["rows"]
+        u_b = self.local.partial_scores(rows)
+        own = encode_partial(u_b, party=BANK) + label_offset(self.y_aligned[rows])
+        summed = paillier.add_encrypted(self.public_key, *(self._enc_scores[f] for f in self.fintechs))
+        residuals = paillier.add_plain(self.public_key, summed, own)
+        loss_exp = None
+        if self.hyper.track_loss:
+            loss_exp = encode_loss_partial(u_b, party=BANK)
+            signs = label_signs(self.y_aligned[rows])
+            # Y = Σ_i z_i (1 - 2y_i): the bank's part in plaintext, the fintechs' part
+            # homomorphically from [[Σ_k u_k]] (a product over non-defaulters divided by
+            # one over defaulters) — an aggregate, never a per-row score.
+            y_plain = int(np.dot(encode_partial(u_b, party=BANK), signs)) << LOSS_LABEL_SHIFT
+            y_enc = signed_product(self.public_key, summed, signs)
+            self._batch.update(loss_y_plain=y_plain, loss_y_enc=y_enc)
+        self._enc_scores = {}
+        self._batch.update(residuals=residuals, loss_exp=loss_exp)
+        blob = paillier.to_bytes(self.public_key, residuals)
+        self.done("encrypted_scores")
+        self.expect("batch_done", *self.fintechs)
+        rnd = self._batch["round"]
+        return [
+            self.reply(
+                EncryptedResiduals,
+                f,
+                rnd,
+                ciphertexts=blob,
+                count=len(residuals),
+                key_fingerprint=self.public_key.fingerprint,
+                track_loss=self.hyper.track_loss,
+            )
+            for f in self.fintechs
+        ]
+
+    def _on_batch_done(self, msg: BatchDone):
+        self.check_round(msg, self._batch["round"])
+        if self.hyper.track_loss:
+            self._check_fp(msg, msg.key_fingerprint)
+            self._loss_shares[msg.sender] = paillier.from_bytes(self.public_key, msg.loss_share, count=1, party=msg.sender)[0]
+        else:
+            self._loss_shares[msg.sender] = None
+        return []
+
+    def masked_gradient(self) -> MaskedGradient:
+        """The bank's encrypted gradient (and aggregate loss), masked for the coordinator."""
+        missing = [f for f in self.fintechs if f not in self._loss_shares]
+        if missing:
+            raise ProtocolError(f"bank: {', '.join(missing)} did not finish the round.", party=missing[0])
+        rows = self._batch["rows"]
+        loss_exp = self._batch["loss_exp"]
+        sums = multiexp(self.public_key, self._batch["residuals"], self.local.exponents(rows, loss_exp), n_jobs=self.n_jobs)
+        if loss_exp is not None:
+            n2 = self.public_key.n_squared
+            lifted = gmpy2.powmod(self._batch["loss_y_enc"], 1 << LOSS_LABEL_SHIFT, n2)
+            total = paillier.add_encrypted(self.public_key, [sums[-1]], [lifted], *([self._loss_shares[f]] for f in self.fintechs))
+            sums[-1] = paillier.add_plain(self.public_key, total, [self._batch["loss_y_plain"]])[0]
+        masks = draw_masks(len(sums), mask_bits(len(rows)))
+        # Mask before sending: the coordinator must not see the gradient or the loss.
+        masked = paillier.add_plain(self.public_key, sums, masks)
+        self._batch.update(masks=masks, residuals=None)
+        self.done("batch_done")
+        self.expect("decrypted_masked", COORDINATOR)
+        return self.reply(
+            MaskedGradient,
+            COORDINATOR,
+            self._batch["round"],
+            ciphertexts=paillier.to_bytes(self.public_key, masked),
+            count=len(masked),
+            key_fingerprint=self.public_key.fingerprint,
+        )
+
+    def _on_decrypted(self, msg: DecryptedMasked):
+        self.check_round(msg, self._batch["round"])
+        masks = self._batch["masks"]
+        n = int(self.public_key.n)
+        values = unpack_ints(msg.values, len(masks), (self.public_key.key_bits + 7) // 8, party=COORDINATOR)
+        sums = [from_residue(v - m, n) for v, m in zip(values, masks)]
+        rows = self._batch["rows"]
+        n_weights = self.local.weights.size
+        self.local.apply_gradient(sums[:n_weights], len(rows))
+        loss = batch_loss(sums[n_weights], len(rows)) if self.hyper.track_loss else None
+        self._batch.update(loss=loss, masks=None)
+        self.done("decrypted_masked")
+        return []
+
+    @property
+    def last_batch_loss(self) -> float | None:
+        return self._batch.get("loss") if self._batch else None
+
+    # -- epochs -----------------------------------------------------------------------
+    def epoch_end_messages(self, epoch: int) -> list[EpochEnd]:
+        self._reports = {}
+        self.expect("epoch_report", *self.fintechs)
+        return [self.reply(EpochEnd, f, round_of(epoch, 999_999), epoch=epoch) for f in self.fintechs]
+
+    def _on_epoch_report(self, msg: EpochReport):
+        if not (np.isfinite(msg.weight_change_sq) and np.isfinite(msg.weight_norm_sq)):
+            raise ProtocolError(f"{msg.sender} reported a non-finite weight norm.", party=msg.sender)
+        self._reports[msg.sender] = (msg.weight_change_sq, msg.weight_norm_sq)
+        return []
+
+    def finish_epoch(self, epoch: int, losses: list[float]) -> dict:
+        """Combine the epoch reports: relative change of the model, mean loss, stop or not."""
+        change, norm = self.local.end_epoch()
+        for f in self.fintechs:
+            c, w = self._reports[f]
+            change += c
+            norm += w
+        self.done("epoch_report")
+        rel = float(np.sqrt(change / norm)) if norm > 0 else float("inf")
+        entry = {
+            "epoch": epoch + 1,
+            "relative_change": rel,
+            "loss": float(np.mean(losses)) if losses else None,
+        }
+        entry["converged"] = bool(epoch > 0 and rel < self.hyper.tol)
+        self.history.append(entry)
+        return entry
+
+    def stop_messages(self, reason: str) -> list[TrainingStop]:
+        epochs = len(self.history)
+        self.weights = self.local.final_weights.copy()
+        self.expect("ack", COORDINATOR, *self.fintechs)
+        rnd = round_of(epochs, 999_999)
+        return [self.reply(TrainingStop, t, rnd, epochs=epochs, reason=reason) for t in (COORDINATOR, *self.fintechs)]
+
+    # -- scoring ----------------------------------------------------------------------
+    def score_requests(self, rows: np.ndarray, *, index: str = "aligned", round: int = SCORING_ROUND_BASE) -> list[ScoreRequest]:
+        self._partials = {}
+        self.expect("partial_scores", *self.fintechs)
+        return [self.reply(ScoreRequest, f, round, index=index, rows=np.asarray(rows, dtype=np.int64)) for f in self.fintechs]
+
+    def _on_partial_scores(self, msg: PartialScores):
+        if not np.isfinite(msg.scores).all():
+            raise ProtocolError(f"{msg.sender} returned non-finite partial scores.", party=msg.sender)
+        self._partials[msg.sender] = msg
+        return []
+
+    def aligned_scores(self, rows: np.ndarray) -> np.ndarray:
+        """Federated log-odds for aligned positions: bank part + every fintech's part."""
+        rows = np.asarray(rows, dtype=np.int64)
+        z = self.X_full[rows] @ self.weights[:-1] + self.weights[-1]
+        for f in self.fintechs:
+            part = self._partials.get(f)
+            if part is None or len(part.scores) != len(rows):
+                raise ProtocolError(f"bank: {f} did not return one partial score per requested row.", party=f)
+            z = z + part.scores
+        self.done("partial_scores")
+        return z
+
+    # -- model part -------------------------------------------------------------------
+    def export_model(self) -> dict:
+        """The bank's model part: its preprocessing, weights and intercept — no fintech weights."""
+        return {
+            "party": BANK,
+            "kind": "riskfed-bank-model",
+            "format_version": 1,
+            "id_normalization": self.normalization.to_dict(),
+            "preprocessing": self.preprocessor.to_dict(),
+            "feature_names": self.preprocessor.feature_names_,
+            "weights": self.weights[:-1].tolist(),
+            "intercept": float(self.weights[-1]),
+            "fintechs": list(self.fintechs),
+            "id_column": self.table.id_column,
+        }
+
+
+class ScoringBank(Role):
+    """The bank in a scoring session: asks each fintech for partial scores of applicants.
+
+    Same threat model as :class:`Bank`, restricted to scoring: it sends keyed-hash
+    digests (or ECDH-blinded ids) of the applicants and learns the partial score ``u_k``
+    of each applicant a fintech knows — the accepted inference-time leak — and which
+    applicants each fintech knows. With ``keyed-hash`` a fresh key is made per session
+    and shared only with that fintech; with ``ecdh`` a fintech learns only which of its
+    own customers applied.
+    """
+
+    HANDLERS = {
+        "session_ready": "_on_ready",
+        "ack": "_on_ack",
+        "psi_double_blinded": "_on_double_blinded",
+        "partial_scores": "_on_partial_scores",
+    }
+
+    def __init__(
+        self,
+        fintechs: list[str],
+        *,
+        normalization: IdNormalization | None = None,
+        psi_method: str = "keyed-hash",
+        n_jobs: int = 1,
+    ) -> None:
+        super().__init__(BANK)
+        if psi_method not in PSI_METHODS:
+            raise ConfigurationError(
+                f"The 'psi' parameter must be one of {', '.join(PSI_METHODS)}. Got {psi_method!r} instead."
+            )
+        self.fintechs = list(fintechs)
+        self.normalization = normalization or IdNormalization()
+        self.psi_method = psi_method
+        self.n_jobs = n_jobs
+        self._round = SCORING_ROUND_BASE
+        self._partner_points: dict[str, np.ndarray] = {}
+        self._chunk: dict = {}
+
+    def open_session(self, session_id: str | None = None) -> list[SessionOpen]:
+        self.session_id = session_id or uuid.uuid4().hex
+        self.expect("session_ready", *self.fintechs)
+        return [
+            self.reply(
+                SessionOpen,
+                f,
+                0,
+                purpose="scoring",
+                parties=(BANK, *self.fintechs),
+                psi_method=self.psi_method,
+                id_normalization=self.normalization.to_dict(),
+            )
+            for f in self.fintechs
+        ]
+
+    def _on_ready(self, msg: SessionReady):
+        return []
+
+    def _on_ack(self, msg):
+        return []
+
+    def setup_messages(self) -> list:
+        """Keyed-hash: one fresh key per fintech for this session. ECDH: nothing yet."""
+        self.done("session_ready")
+        if self.psi_method == "ecdh":
+            self._ecdh = EcdhKey.generate()
+            return []
+        self._keys = {f: new_shared_key() for f in self.fintechs}
+        self.expect("ack", *self.fintechs)
+        return [self.reply(HashKeyShare, f, 0, key=self._keys[f], purpose="scoring") for f in self.fintechs]
+
+    def chunk_messages(self, norm_ids: np.ndarray) -> list:
+        """First request for a chunk of (normalised) applicant ids."""
+        self._round += 1
+        self._chunk = {"size": len(norm_ids), "partials": {}}
+        ids = norm_ids.tolist()
+        if self.psi_method == "ecdh":
+            self.expect("psi_double_blinded", *self.fintechs)
+            points = self._ecdh.blind(ids, n_jobs=self.n_jobs, party=BANK)
+            return [self.reply(PsiBlinded, f, self._round, points=points) for f in self.fintechs]
+        self.expect("partial_scores", *self.fintechs)
+        return [
+            self.reply(ScoreRequest, f, self._round, index="digests", digests=keyed_digests(ids, self._keys[f]))
+            for f in self.fintechs
+        ]
+
+    def _on_double_blinded(self, msg: PsiDoubleBlinded):
+        self.check_round(msg, self._round)
+        if len(msg.double_blinded) != self._chunk["size"]:
+            raise AlignmentError(f"{msg.sender} returned the wrong number of double-blinded ids.", party=msg.sender)
+        if msg.sender not in self._partner_points:
+            # The fintech's own blinded list arrives once per session; blind it once too.
+            self._partner_points[msg.sender] = self._ecdh.reblind(msg.partner_blinded, n_jobs=self.n_jobs, party=msg.sender)
+        b_pos, f_pos = match_positions(msg.double_blinded, self._partner_points[msg.sender], bank=BANK, partner=msg.sender)
+        self._chunk.setdefault("matches", {})[msg.sender] = b_pos
+        self.expect("partial_scores", *self.fintechs)
+        return [self.reply(ScoreRequest, msg.sender, self._round, index="psi_list", rows=f_pos)]
+
+    def _on_partial_scores(self, msg: PartialScores):
+        self.check_round(msg, self._round)
+        size = self._chunk["size"]
+        scores = np.zeros(size)
+        known = np.zeros(size, dtype=bool)
+        if self.psi_method == "ecdh":
+            rows = self._chunk["matches"][msg.sender]
+            if len(msg.scores) != len(rows):
+                raise ProtocolError(f"{msg.sender} returned {len(msg.scores)} scores for {len(rows)} rows.", party=msg.sender)
+            scores[rows] = msg.scores
+            known[rows] = True
+        else:
+            if len(msg.scores) != size or len(msg.known) != size:
+                raise ProtocolError(f"{msg.sender} returned {len(msg.scores)} scores for {size} applicants.", party=msg.sender)
+            scores, known = msg.scores.copy(), msg.known.copy()
+            scores[~known] = 0.0
+        if not np.isfinite(scores).all():
+            raise ProtocolError(f"{msg.sender} returned non-finite partial scores.", party=msg.sender)
+        self._chunk["partials"][msg.sender] = (scores, known)
+        return []
+
+    def chunk_result(self) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Σ_k u_k per applicant, whether every fintech knew it, and per-fintech scores."""
+        missing = [f for f in self.fintechs if f not in self._chunk["partials"]]
+        if missing:
+            raise ProtocolError(f"bank: no partial scores from {', '.join(missing)}.", party=missing[0])
+        self.done("partial_scores")
+        self.done("psi_double_blinded")
+        size = self._chunk["size"]
+        total = np.zeros(size)
+        known_all = np.ones(size, dtype=bool)
+        per = {}
+        for f in self.fintechs:
+            scores, known = self._chunk["partials"][f]
+            total += scores
+            known_all &= known
+            per[f] = scores
+        return total, known_all, per

@@ -1,0 +1,113 @@
+"""What every role shares: message checks and reply construction.
+
+A role turns one received message into zero or more messages (replies to the sender or
+requests to a third party). It never touches sockets or files; the transport moves the
+messages (see :mod:`riskfed.transport`). Before a handler runs, :meth:`Role.handle`
+checks that the message is addressed to this role, belongs to this session, is a step
+the role expects now, and comes from a sender allowed to send it — a message that fails
+any check is refused with a :class:`~riskfed.errors.ProtocolError` and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from riskfed.errors import ProtocolError
+from riskfed.protocol.messages import Message
+
+
+class Role:
+    """Base class: dispatch by message type with header checks."""
+
+    #: step name → handler method name; subclasses fill it.
+    HANDLERS: dict[str, str] = {}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.session_id: str | None = None
+        # step → senders allowed to send it right now
+        self._expect: dict[str, set[str]] = {}
+
+    # -- expectations -------------------------------------------------------------
+    def expect(self, step: str, *senders: str) -> None:
+        self._expect[step] = set(senders)
+
+    def done(self, step: str) -> None:
+        self._expect.pop(step, None)
+
+    # -- dispatch -------------------------------------------------------------------
+    def handle(self, message: Message) -> list[Message]:
+        """Check the header, then run the handler for this step."""
+        step = message.STEP
+        if message.recipient != self.name:
+            raise ProtocolError(
+                f"{self.name} received a {step!r} message addressed to {message.recipient!r}.", party=message.sender
+            )
+        if self.session_id is not None and message.session_id != self.session_id:
+            raise ProtocolError(
+                f"{self.name} refused a {step!r} message from {message.sender} for session "
+                f"{message.session_id!r}; the current session is {self.session_id!r}.",
+                party=message.sender,
+            )
+        allowed = self._expect.get(step)
+        if allowed is None:
+            expected = ", ".join(sorted(self._expect)) or "nothing"
+            raise ProtocolError(
+                f"{self.name} did not expect a {step!r} message from {message.sender} now "
+                f"(expecting: {expected}).",
+                party=message.sender,
+            )
+        if message.sender not in allowed:
+            raise ProtocolError(
+                f"{self.name} accepts {step!r} only from {', '.join(sorted(allowed))}, not from {message.sender}.",
+                party=message.sender,
+            )
+        handler: Callable[[Message], list[Message]] = getattr(self, self.HANDLERS[step])
+        return handler(message)
+
+    def check_round(self, message: Message, expected: int) -> None:
+        if message.round != expected:
+            raise ProtocolError(
+                f"{self.name} received {message.STEP!r} for round {message.round} from {message.sender}; "
+                f"the current round is {expected}.",
+                party=message.sender,
+            )
+
+    def reply(self, cls: type[Message], to: str, round: int, **fields) -> Message:
+        assert self.session_id is not None
+        return cls(session_id=self.session_id, sender=self.name, recipient=to, round=round, **fields)
+
+
+def public_key_from(message, *, party: str):
+    """Rebuild the public key from an announcement and check its fingerprint."""
+    from riskfed.crypto.keys import PublicKey
+    from riskfed.errors import KeyMismatchError
+
+    pk = PublicKey(n=int.from_bytes(message.n, "big"), h_s=int.from_bytes(message.h_s, "big"))
+    if pk.fingerprint != message.fingerprint:
+        raise KeyMismatchError(
+            f"{party}: the public key from {message.sender} does not match its own fingerprint "
+            f"({message.fingerprint} announced, {pk.fingerprint} computed).",
+            party=message.sender,
+        )
+    return pk
+
+
+def unpack_ints(blob: bytes, count: int, width: int, *, party: str) -> list[int]:
+    """Fixed-width big-endian unsigned integers (decrypted masked values)."""
+    if len(blob) != count * width:
+        raise ProtocolError(
+            f"{party} sent {len(blob)} bytes for {count} values of {width} bytes.", party=party
+        )
+    return [int.from_bytes(blob[i : i + width], "big") for i in range(0, len(blob), width)]
+
+
+def check_positions(positions, size: int, *, party: str, what: str) -> None:
+    """Row positions must be in range and distinct."""
+    import numpy as np
+
+    positions = np.asarray(positions)
+    if positions.size and (positions.min() < 0 or positions.max() >= size):
+        raise ProtocolError(f"{party} sent {what} outside 0..{size - 1}.", party=party)
+    if np.unique(positions).size != positions.size:
+        raise ProtocolError(f"{party} sent repeated {what}.", party=party)

@@ -1,0 +1,394 @@
+"""A fintech (passive party, feature holder).
+
+Threat model for this role (semi-honest; the coordinator colludes with no one):
+
+* **Holds** its customer ids, its features ``X_k``, its preprocessing and its weights
+  ``w_k`` (never sent), and its ECDH secret for the session.
+* **Receives** from the bank: blinded ids (ECDH) or a keyed-hash key, the intersection as
+  positions in its own shuffled list, the training plan (row positions and public
+  hyper-parameters), batch row positions, ``[[4e]]`` — residuals *encrypted* under the
+  coordinator's key — and scoring requests. From the coordinator: the public key and
+  ``g_k + m_k``, its own masked gradient.
+* **Sends** to the bank: double-blinded points and its own blinded ids (or keyed
+  digests), ``[[u_k]]`` per batch (encrypted), an encrypted loss share, the squared norm
+  of its weight change per epoch, and — at scoring time only — plaintext partial scores
+  ``u_k`` for the rows the bank asks about. To the coordinator: ``[[g_k + m_k]]``.
+* **Learns** the intersection (which of its customers the bank shares) and its own
+  gradients (hence the minimum batch size). Never labels, bank features or weights, or
+  residuals in plaintext.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import numpy as np
+
+from riskfed.alignment.ecdh import EcdhKey
+from riskfed.alignment.keyed_hash import keyed_digests
+from riskfed.alignment.normalize import IdNormalization
+from riskfed.crypto import paillier
+from riskfed.crypto.encoding import from_residue
+from riskfed.crypto.keys import check_key_bits
+from riskfed.crypto.multiexp import multiexp
+from riskfed.data.preprocess import Preprocessor
+from riskfed.data.schema import PartyTable
+from riskfed.errors import AlignmentError, KeyMismatchError, ProtocolError
+from riskfed.protocol.messages import (
+    BANK,
+    COORDINATOR,
+    Ack,
+    BatchDone,
+    BatchRequest,
+    DecryptedMasked,
+    EncryptedResiduals,
+    EncryptedScores,
+    EpochEnd,
+    EpochReport,
+    HashedIds,
+    HashKeyShare,
+    KeyRequest,
+    MaskedGradient,
+    PartialScores,
+    PlanAccepted,
+    PsiBlinded,
+    PsiDoubleBlinded,
+    PsiResult,
+    PublicKeyAnnounce,
+    ScoreRequest,
+    SessionOpen,
+    SessionReady,
+    TrainingPlan,
+    TrainingStop,
+    round_of,
+)
+from riskfed.roles.base import Role, check_positions, public_key_from, unpack_ints
+from riskfed.roles.local import (
+    Hyperparameters,
+    LocalModel,
+    draw_masks,
+    encode_loss_partial,
+    encode_partial,
+    mask_bits,
+    quantize_features,
+)
+
+
+class Fintech(Role):
+    """A feature holder.
+
+    Parameters
+    ----------
+    name:
+        ``fintech_k``.
+    table:
+        The fintech's validated table (:func:`riskfed.data.schema.validate_table`).
+    model:
+        A saved model part (from :meth:`export_model`) for scoring sessions.
+    allow_insecure_key:
+        Test-only: accept a Paillier key below 2048 bits.
+    n_jobs:
+        Local worker processes for encryption and multi-exponentiation.
+    """
+
+    HANDLERS = {
+        "session_open": "_on_open",
+        "public_key": "_on_public_key",
+        "psi_blinded": "_on_psi_blinded",
+        "hash_key": "_on_hash_key",
+        "psi_result": "_on_psi_result",
+        "training_plan": "_on_plan",
+        "batch_request": "_on_batch",
+        "encrypted_residuals": "_on_residuals",
+        "decrypted_masked": "_on_decrypted",
+        "epoch_end": "_on_epoch_end",
+        "training_stop": "_on_stop",
+        "score_request": "_on_score",
+    }
+
+    def __init__(
+        self,
+        name: str,
+        table: PartyTable,
+        *,
+        model: dict | None = None,
+        allow_insecure_key: bool = False,
+        n_jobs: int = 1,
+    ) -> None:
+        super().__init__(name)
+        self.table = table
+        self.allow_insecure_key = allow_insecure_key
+        self.n_jobs = n_jobs
+        self.public_key = None
+        self.normalization = IdNormalization()
+        self._norm_ids: np.ndarray | None = None
+        self._perm: np.ndarray | None = None
+        self._ecdh: EcdhKey | None = None
+        self._sent_own_points = False
+        self._hash_key: bytes | None = None
+        self._digest_lookup: dict[bytes, int] | None = None
+        self.aligned_rows: np.ndarray | None = None
+        self.preprocessor: Preprocessor | None = None
+        self.weights: np.ndarray | None = None
+        self._local: LocalModel | None = None
+        self._X_full: np.ndarray | None = None
+        self._pending: dict | None = None
+        self._round = 0
+        if model is not None:
+            self._load_model(model)
+        self.expect("session_open", BANK)
+
+    def __repr__(self) -> str:
+        return f"Fintech(name={self.name!r}, rows={self.table.n_rows}, session={self.session_id!r})"
+
+    # -- session ----------------------------------------------------------------------
+    def _on_open(self, msg: SessionOpen):
+        self.session_id = msg.session_id
+        self.purpose = msg.purpose
+        self.normalization = IdNormalization.from_dict(msg.id_normalization) if msg.id_normalization else IdNormalization()
+        self._norm_ids = self.normalization.apply(self.table.ids, party=self.name, column=self.table.id_column)
+        # A fresh private shuffle of our own rows: the bank sees our list in this order only.
+        self._perm = np.argsort(np.frombuffer(secrets.token_bytes(8 * len(self._norm_ids)), dtype=np.uint64), kind="stable")
+        self._sent_own_points = False
+        self.done("session_open")
+        self.expect("psi_blinded", BANK)
+        self.expect("hash_key", BANK)
+        if msg.purpose == "training":
+            check_key_bits(msg.key_bits, allow_insecure=self.allow_insecure_key and msg.allow_insecure_key, party=self.name)
+            self._session_key_bits = msg.key_bits
+            self.expect("public_key", COORDINATOR)
+            # Ask the coordinator itself: a key relayed by the bank could be the bank's own.
+            return [self.reply(KeyRequest, COORDINATOR, msg.round)]
+        if self.weights is None:
+            raise ProtocolError(f"{self.name} has no trained model to score with.", party=BANK)
+        self.expect("score_request", BANK)
+        return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint="")]
+
+    def _on_public_key(self, msg: PublicKeyAnnounce):
+        pk = public_key_from(msg, party=self.name)
+        if pk.key_bits != self._session_key_bits:
+            raise KeyMismatchError(
+                f"{self.name}: the coordinator's key has {pk.key_bits} bits but the session asked for "
+                f"{self._session_key_bits}.",
+                party=COORDINATOR,
+            )
+        check_key_bits(pk.key_bits, allow_insecure=self.allow_insecure_key, party=self.name)
+        self.public_key = pk
+        self.done("public_key")
+        return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint=pk.fingerprint)]
+
+    # -- alignment --------------------------------------------------------------------
+    def _shuffled_ids(self) -> np.ndarray:
+        return self._norm_ids[self._perm]
+
+    def _on_psi_blinded(self, msg: PsiBlinded):
+        if self._ecdh is None:
+            self._ecdh = EcdhKey.generate()
+        double = self._ecdh.reblind(msg.points, n_jobs=self.n_jobs, party=self.name)
+        own = np.empty(0, "S32")
+        if not self._sent_own_points:
+            own = self._ecdh.blind(self._shuffled_ids().tolist(), n_jobs=self.n_jobs, party=self.name)
+            self._sent_own_points = True
+        self.done("hash_key")
+        if self.purpose == "training":
+            self.expect("psi_result", BANK)
+        return [self.reply(PsiDoubleBlinded, BANK, msg.round, double_blinded=double, partner_blinded=own)]
+
+    def _on_hash_key(self, msg: HashKeyShare):
+        self._hash_key = bytes(msg.key)
+        self._digest_lookup = None
+        self.done("psi_blinded")
+        if self.purpose == "training":
+            self.done("hash_key")
+            self.expect("psi_result", BANK)
+            digests = keyed_digests(self._shuffled_ids().tolist(), self._hash_key)
+            return [self.reply(HashedIds, BANK, msg.round, digests=digests)]
+        return [self.reply(Ack, BANK, msg.round)]
+
+    def _on_psi_result(self, msg: PsiResult):
+        positions = np.asarray(msg.positions, dtype=np.int64)
+        try:
+            check_positions(positions, len(self._perm), party=BANK, what="intersection positions")
+        except ProtocolError as exc:
+            raise AlignmentError(str(exc), party=BANK) from None
+        self.aligned_rows = self._perm[positions]
+        self.done("psi_blinded")
+        self.done("hash_key")
+        self.done("psi_result")
+        self.expect("training_plan", BANK)
+        return [self.reply(Ack, BANK, msg.round)]
+
+    # -- training ---------------------------------------------------------------------
+    def _on_plan(self, msg: TrainingPlan):
+        if self.public_key is None or msg.key_fingerprint != self.public_key.fingerprint:
+            raise KeyMismatchError(
+                f"{self.name}: the training plan names key {msg.key_fingerprint}, but the coordinator gave "
+                f"{self.public_key.fingerprint if self.public_key else 'no key'}.",
+                party=BANK,
+            )
+        size = len(self.aligned_rows)
+        check_positions(msg.train_rows, size, party=BANK, what="training rows")
+        check_positions(msg.holdout_rows, size, party=BANK, what="holdout rows")
+        self.hyper = Hyperparameters.from_dict(msg.hyperparameters)
+        self._train = np.asarray(msg.train_rows, dtype=np.int64)
+        self._train_set = np.zeros(size, dtype=bool)
+        self._train_set[self._train] = True
+        frame = self.table.features.iloc[self.aligned_rows]
+        numeric = [c for c in self.table.feature_names if c not in self.table.categorical]
+        self.preprocessor = Preprocessor(numeric, list(self.table.categorical), party=self.name)
+        self.preprocessor.fit(frame.iloc[self._train])
+        self._X_full = self.preprocessor.transform(frame)
+        X_q = quantize_features(self._X_full, party=self.name, columns=self.preprocessor.feature_names_)
+        self._local = LocalModel(X_q, self.hyper, self._train)
+        self.done("training_plan")
+        self.expect("batch_request", BANK)
+        self.expect("epoch_end", BANK)
+        self.expect("training_stop", BANK)
+        slots = self._local.n_features
+        return [self.reply(PlanAccepted, BANK, msg.round, slots=slots, features=slots)]
+
+    def _on_batch(self, msg: BatchRequest):
+        self.check_round(msg, round_of(msg.epoch, msg.batch))
+        if msg.round <= self._round:
+            raise ProtocolError(f"{self.name}: round {msg.round} was already served.", party=BANK)
+        rows = np.asarray(msg.rows, dtype=np.int64)
+        check_positions(rows, len(self.aligned_rows), party=BANK, what="batch rows")
+        if len(rows) < self.hyper.min_batch_size:
+            raise ProtocolError(
+                f"{self.name} refuses a batch of {len(rows)} rows; the minimum is {self.hyper.min_batch_size} "
+                "(smaller batches expose individual labels through the gradient).",
+                party=BANK,
+            )
+        if not self._train_set[rows].all():
+            raise ProtocolError(f"{self.name}: the batch includes rows outside the training set.", party=BANK)
+        u = self._local.partial_scores(rows)
+        encoded = encode_partial(u, party=self.name)
+        cts = paillier.encrypt(self.public_key, encoded, n_jobs=self.n_jobs)
+        self._round = msg.round
+        self._pending = {
+            "rows": rows,
+            "loss_exp": encode_loss_partial(u, party=self.name) if self.hyper.track_loss else None,
+        }
+        self.expect("encrypted_residuals", BANK)
+        return [
+            self.reply(
+                EncryptedScores,
+                BANK,
+                msg.round,
+                ciphertexts=paillier.to_bytes(self.public_key, cts),
+                count=len(cts),
+                key_fingerprint=self.public_key.fingerprint,
+            )
+        ]
+
+    def _on_residuals(self, msg: EncryptedResiduals):
+        self.check_round(msg, self._round)
+        if msg.key_fingerprint != self.public_key.fingerprint:
+            raise KeyMismatchError(f"{self.name}: residuals were encrypted under another key.", party=BANK)
+        rows = self._pending["rows"]
+        residuals = paillier.from_bytes(self.public_key, msg.ciphertexts, count=len(rows), party=BANK)
+        loss_exp = self._pending["loss_exp"]
+        exps = self._local.exponents(rows, loss_exp)
+        sums = multiexp(self.public_key, residuals, exps, n_jobs=self.n_jobs)
+        n_feat = self._local.n_features
+        masks = draw_masks(n_feat, mask_bits(len(rows)))
+        # Mask before sending: the coordinator must never see the raw gradient.
+        masked = paillier.add_plain(self.public_key, sums[:n_feat], masks)
+        loss_share = b""
+        if loss_exp is not None:
+            # Σ_i u_k,i (4e)_i, still encrypted: only the bank's aggregate is ever decrypted.
+            loss_share = paillier.to_bytes(self.public_key, [sums[n_feat]])
+        self._pending.update(masks=masks, loss_share=loss_share)
+        self.done("encrypted_residuals")
+        self.expect("decrypted_masked", COORDINATOR)
+        return [
+            self.reply(
+                MaskedGradient,
+                COORDINATOR,
+                msg.round,
+                ciphertexts=paillier.to_bytes(self.public_key, masked),
+                count=len(masked),
+                key_fingerprint=self.public_key.fingerprint,
+            )
+        ]
+
+    def _on_decrypted(self, msg: DecryptedMasked):
+        self.check_round(msg, self._round)
+        n = int(self.public_key.n)
+        masks = self._pending["masks"]
+        values = unpack_ints(msg.values, len(masks), (self.public_key.key_bits + 7) // 8, party=COORDINATOR)
+        sums = [from_residue(v - m, n) for v, m in zip(values, masks)]
+        self._local.apply_gradient(sums, len(self._pending["rows"]))
+        self.done("decrypted_masked")
+        share = self._pending["loss_share"]
+        self._pending = None
+        return [self.reply(BatchDone, BANK, msg.round, loss_share=share, key_fingerprint=self.public_key.fingerprint)]
+
+    def _on_epoch_end(self, msg: EpochEnd):
+        change, norm = self._local.end_epoch()
+        return [self.reply(EpochReport, BANK, msg.round, epoch=msg.epoch, weight_change_sq=change, weight_norm_sq=norm)]
+
+    def _on_stop(self, msg: TrainingStop):
+        self.weights = self._local.final_weights.copy()
+        for step in ("batch_request", "epoch_end", "training_stop", "encrypted_residuals"):
+            self.done(step)
+        self.expect("score_request", BANK)
+        return [self.reply(Ack, BANK, msg.round)]
+
+    # -- scoring ----------------------------------------------------------------------
+    def _partial(self, table_rows: np.ndarray) -> np.ndarray:
+        X = self.preprocessor.transform(self.table.features.iloc[table_rows])
+        return X @ self.weights
+
+    def _on_score(self, msg: ScoreRequest):
+        if msg.index == "aligned":
+            if self.aligned_rows is None:
+                raise ProtocolError(f"{self.name} has no aligned rows in this session.", party=BANK)
+            rows = np.asarray(msg.rows, dtype=np.int64)
+            check_positions(rows, len(self.aligned_rows), party=BANK, what="scoring rows")
+            if self._X_full is not None:
+                scores = self._X_full[rows] @ self.weights
+            else:
+                scores = self._partial(self.aligned_rows[rows])
+            return [self.reply(PartialScores, BANK, msg.round, scores=scores, known=np.ones(len(rows), dtype=bool))]
+        if msg.index == "psi_list":
+            rows = np.asarray(msg.rows, dtype=np.int64)
+            check_positions(rows, len(self._perm), party=BANK, what="scoring rows")
+            scores = self._partial(self._perm[rows]) if len(rows) else np.empty(0)
+            return [self.reply(PartialScores, BANK, msg.round, scores=scores, known=np.ones(len(rows), dtype=bool))]
+        if msg.index == "digests":
+            if self._hash_key is None:
+                raise ProtocolError(f"{self.name} has no keyed-hash key for this scoring session.", party=BANK)
+            if self._digest_lookup is None:
+                own = keyed_digests(self._norm_ids.tolist(), self._hash_key)
+                self._digest_lookup = dict(zip(own.tolist(), range(len(own))))
+            lookup = self._digest_lookup
+            positions = np.fromiter((lookup.get(d, -1) for d in msg.digests.tolist()), dtype=np.int64, count=len(msg.digests))
+            known = positions >= 0
+            scores = np.zeros(len(positions))
+            if known.any():
+                scores[known] = self._partial(positions[known])
+            return [self.reply(PartialScores, BANK, msg.round, scores=scores, known=known)]
+        raise ProtocolError(f"{self.name}: unknown scoring index {msg.index!r}.", party=BANK)
+
+    # -- model parts ------------------------------------------------------------------
+    def export_model(self) -> dict:
+        """This fintech's model part: its preprocessing and weights, nothing of the bank's."""
+        if self.weights is None:
+            raise ProtocolError(f"{self.name} has not finished training.")
+        return {
+            "party": self.name,
+            "kind": "riskfed-fintech-model",
+            "format_version": 1,
+            "id_normalization": self.normalization.to_dict(),
+            "preprocessing": self.preprocessor.to_dict(),
+            "feature_names": self.preprocessor.feature_names_,
+            "weights": self.weights.tolist(),
+        }
+
+    def _load_model(self, model: dict) -> None:
+        if model.get("kind") != "riskfed-fintech-model":
+            raise ProtocolError(f"{self.name}: the model part is not a fintech model part.")
+        self.preprocessor = Preprocessor.from_dict(model["preprocessing"])
+        self.weights = np.asarray(model["weights"], dtype=np.float64)
+        self.normalization = IdNormalization.from_dict(model["id_normalization"])
