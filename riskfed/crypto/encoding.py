@@ -19,8 +19,13 @@ from riskfed.errors import EncodingOverflowError, format_rows
 # deviation: finer than any credit feature is measured, and few bits keep the encrypted
 # gradient (a multi-exponentiation over these integers) cheap.
 FEATURE_FRAC_BITS = 10
-# Partial scores and residuals: 2^-24 ≈ 6e-8 in log-odds, far below optimisation noise.
+# Partial scores: 2^-24 ≈ 6e-8 in log-odds, far below optimisation noise.
 SCORE_FRAC_BITS = 24
+# Curvature weights s = σ(a)(1 - σ(a)) ∈ (0, 1/4] are exponents of a per-row scalar
+# multiplication, so they are kept short: 2^-8 (at most 64 → six squarings per row).
+CURVATURE_FRAC_BITS = 8
+# Residuals e = s * U + c carry both scales.
+RESIDUAL_FRAC_BITS = SCORE_FRAC_BITS + CURVATURE_FRAC_BITS
 # Partial scores used only for the aggregate training loss.
 LOSS_FRAC_BITS = 12
 # No party's partial score may exceed 2^10 in log-odds (a probability of e^-1024);
@@ -28,8 +33,8 @@ LOSS_FRAC_BITS = 12
 PARTIAL_SCORE_BOUND_BITS = 10
 # At most 63 fintechs plus the bank contribute to a residual.
 MAX_PARTIES_BITS = 6
-# |4e| = |z + 2 - 4y| < (parties * 2^10 + 6) in log-odds units, as a scaled integer.
-RESIDUAL_BOUND_BITS = PARTIAL_SCORE_BOUND_BITS + MAX_PARTIES_BITS + 1 + SCORE_FRAC_BITS
+# |e| = |c + s U| ≤ 1 + 2^10/4 + (parties * 2^10)/4, as a scaled integer.
+RESIDUAL_BOUND_BITS = PARTIAL_SCORE_BOUND_BITS + MAX_PARTIES_BITS + 1 + RESIDUAL_FRAC_BITS
 # Largest standardised feature magnitude, in standard deviations: 2^15 leaves any real
 # outlier representable while bounding the gradient.
 FEATURE_BOUND_BITS = 15 + FEATURE_FRAC_BITS

@@ -132,7 +132,7 @@ def multiexp(
         raise ValueError(f"exponents must have shape ({len(ciphertexts)}, F); got {matrix.shape}")
     n2 = public_key.n_squared
     n_cols = matrix.shape[1]
-    jobs = min(effective_jobs(n_jobs), n_cols) if len(ciphertexts) * n_cols >= 20_000 else 1
+    jobs = min(effective_jobs(n_jobs), n_cols) if len(ciphertexts) * n_cols >= 4_096 else 1
     if jobs <= 1:
         return _columns_chunk(n2, ciphertexts, matrix)
     # Balance by work: columns are similar in cost, so contiguous equal slices suffice.

@@ -129,9 +129,13 @@ def _validate_labels(series: pd.Series, party: str, column: str, ids: pd.Series)
 
 
 def _validate_feature(
-    series: pd.Series, party: str, column: str, ids: pd.Series, declared_categorical: bool
+    series: pd.Series, party: str, column: str, ids: pd.Series, declared_categorical: bool, allow_empty: bool = False
 ) -> tuple[pd.Series, bool]:
     """Return the cleaned column and whether it is categorical."""
+    if declared_categorical and series.isna().all() and allow_empty:
+        return series.astype(object), True
+    if series.isna().all() and allow_empty:
+        return series.astype(np.float64), False
     if series.isna().all():
         raise SchemaError(f"{party}: feature {column!r} is empty (every value is missing).", party=party, column=column)
     if pd.api.types.is_bool_dtype(series):
@@ -178,6 +182,7 @@ def validate_table(
     exclude: Sequence[str] = (),
     categorical: Sequence[str] = (),
     source: str | None = None,
+    allow_empty_features: bool = False,
 ) -> PartyTable:
     """Check a party's table and return it as a :class:`PartyTable`.
 
@@ -197,6 +202,9 @@ def validate_table(
         Columns to leave out of the default feature list.
     categorical:
         Columns to treat as categories even if they look numeric.
+    allow_empty_features:
+        Accept a feature column with no values (scoring a small chunk of applicants,
+        whose missing values the trained preprocessor imputes).
 
     Raises
     ------
@@ -238,7 +246,9 @@ def validate_table(
     cleaned: dict[str, pd.Series] = {}
     cats: list[str] = []
     for col in feature_cols:
-        series, is_cat = _validate_feature(df[col], party, str(col), ids, col in set(categorical))
+        series, is_cat = _validate_feature(
+            df[col], party, str(col), ids, col in set(categorical), allow_empty=allow_empty_features
+        )
         cleaned[str(col)] = series
         if is_cat:
             cats.append(str(col))

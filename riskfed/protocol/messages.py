@@ -26,7 +26,7 @@ Who sends what (B = bank, F = a fintech, C = coordinator)::
     PlanAccepted         F → B      how many gradient slots the fintech will send
     BatchRequest         B → F      row positions of one mini-batch
     EncryptedScores      F → B      [[u_k]] for the batch rows
-    EncryptedResiduals   B → F      [[4e]] for the batch rows
+    EncryptedResiduals   B → F      [[e]] for the batch rows
     MaskedGradient       B/F → C    [[g + m]] per feature
     DecryptedMasked      C → B/F    g + m per feature
     BatchDone            F → B      [[loss share]] (optional) after the fintech updated

@@ -6,7 +6,7 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   its weights ``w_B`` and the intercept, its ECDH secret and the split/batch seed.
 * **Sends** to fintechs: blinded ids (ECDH) or a keyed-hash key, the intersection as
   positions in each fintech's shuffled list (in a secretly shuffled order), the training
-  plan (row positions and public hyper-parameters), batch positions and ``[[4e]]``
+  plan (row positions and public hyper-parameters), batch positions and ``[[e]]``
   (encrypted under the coordinator's key). To the coordinator: the session parameters,
   the training plan and ``[[g_B + m_B]]`` (its masked gradient and the masked aggregate
   loss).
@@ -73,11 +73,8 @@ from riskfed.roles.local import (
     LocalModel,
     batch_loss,
     draw_masks,
-    encode_loss_partial,
-    encode_partial,
-    label_offset,
-    LOSS_LABEL_SHIFT,
-    label_signs,
+    LOSS_LIFT_BITS,
+    plan_residuals,
     mask_bits,
     quantize_features,
 )
@@ -85,12 +82,6 @@ from riskfed.roles.local import (
 PSI_METHODS = ("ecdh", "keyed-hash")
 
 
-def signed_product(public_key, ciphertexts, signs: np.ndarray):
-    """``[[Σ_i s_i v_i]]`` for signs ``s_i ∈ {+1, -1}``: two products and one inversion."""
-    n2 = public_key.n_squared
-    plus = paillier.add_scalars(public_key, [c for c, sgn in zip(ciphertexts, signs.tolist()) if sgn > 0])
-    minus = paillier.add_scalars(public_key, [c for c, sgn in zip(ciphertexts, signs.tolist()) if sgn < 0])
-    return plus * gmpy2.invert(minus, n2) % n2
 # Fewer shared customers than this cannot support a train/holdout split worth reporting.
 DEFAULT_MIN_INTERSECTION = 100
 SCORING_ROUND_BASE = 10**12
@@ -419,27 +410,18 @@ class Bank(Role):
         return []
 
     def residual_messages(self) -> list[EncryptedResiduals]:
-        """``[[4e]] = Σ_k [[u_k]] ⊕ (u_B + 2 - 4y)``: one plaintext addition per row."""
+        """``[[e_i]] = [[U_i]]^{s_i} ⊕ c_i`` with ``[[U]] = Σ_k [[u_k]]`` (see :mod:`riskfed.roles.local`)."""
         missing = [f for f in self.fintechs if f not in self._enc_scores]
         if missing:
             raise ProtocolError(f"bank: no encrypted scores from {', '.join(missing)} this round.", party=missing[0])
         rows = self._batch["rows"]
         u_b = self.local.partial_scores(rows)
-        own = encode_partial(u_b, party=BANK) + label_offset(self.y_aligned[rows])
-        summed = paillier.add_encrypted(self.public_key, *(self._enc_scores[f] for f in self.fintechs))
-        residuals = paillier.add_plain(self.public_key, summed, own)
-        loss_exp = None
-        if self.hyper.track_loss:
-            loss_exp = encode_loss_partial(u_b, party=BANK)
-            signs = label_signs(self.y_aligned[rows])
-            # Y = Σ_i z_i (1 - 2y_i): the bank's part in plaintext, the fintechs' part
-            # homomorphically from [[Σ_k u_k]] (a product over non-defaulters divided by
-            # one over defaulters) — an aggregate, never a per-row score.
-            y_plain = int(np.dot(encode_partial(u_b, party=BANK), signs)) << LOSS_LABEL_SHIFT
-            y_enc = signed_product(self.public_key, summed, signs)
-            self._batch.update(loss_y_plain=y_plain, loss_y_enc=y_enc)
+        plan = plan_residuals(u_b, self.y_aligned[rows], self.hyper.expansion)
+        partner_sum = paillier.add_encrypted(self.public_key, *(self._enc_scores[f] for f in self.fintechs))
+        scaled = paillier.scalar_mul(self.public_key, partner_sum, plan.s_q, n_jobs=self.n_jobs)
+        residuals = paillier.add_plain(self.public_key, scaled, plan.c_q)
         self._enc_scores = {}
-        self._batch.update(residuals=residuals, loss_exp=loss_exp)
+        self._batch.update(residuals=residuals, plan=plan, partner_sum=partner_sum if self.hyper.track_loss else None)
         blob = paillier.to_bytes(self.public_key, residuals)
         self.done("encrypted_scores")
         self.expect("batch_done", *self.fintechs)
@@ -472,17 +454,23 @@ class Bank(Role):
         if missing:
             raise ProtocolError(f"bank: {', '.join(missing)} did not finish the round.", party=missing[0])
         rows = self._batch["rows"]
-        loss_exp = self._batch["loss_exp"]
-        sums = multiexp(self.public_key, self._batch["residuals"], self.local.exponents(rows, loss_exp), n_jobs=self.n_jobs)
-        if loss_exp is not None:
-            n2 = self.public_key.n_squared
-            lifted = gmpy2.powmod(self._batch["loss_y_enc"], 1 << LOSS_LABEL_SHIFT, n2)
-            total = paillier.add_encrypted(self.public_key, [sums[-1]], [lifted], *([self._loss_shares[f]] for f in self.fintechs))
-            sums[-1] = paillier.add_plain(self.public_key, total, [self._batch["loss_y_plain"]])[0]
+        plan = self._batch["plan"]
+        track = self.hyper.track_loss
+        exps = self.local.exponents(rows, plan.b_q if track else None)
+        sums = multiexp(self.public_key, self._batch["residuals"], exps, n_jobs=self.n_jobs)
+        if track:
+            # Aggregate loss: Σ_k Σ u_k e (fintech shares) + Σ (u_B - a) e (own column, zero
+            # with the bank anchor) + Σ (σ(a) - y) U lifted to the same scale.
+            over_u = multiexp(self.public_key, self._batch["partner_sum"], plan.cprime_q.reshape(-1, 1), n_jobs=1)[0]
+            lifted = gmpy2.powmod(over_u, 1 << LOSS_LIFT_BITS, self.public_key.n_squared)
+            shares = [[self._loss_shares[f]] for f in self.fintechs]
+            own = [sums.pop()] if plan.b_q is not None else []
+            total = paillier.add_encrypted(self.public_key, [lifted], *shares, *([own] if own else []))
+            sums.append(total[0])
         masks = draw_masks(len(sums), mask_bits(len(rows)))
         # Mask before sending: the coordinator must not see the gradient or the loss.
         masked = paillier.add_plain(self.public_key, sums, masks)
-        self._batch.update(masks=masks, residuals=None)
+        self._batch.update(masks=masks, residuals=None, partner_sum=None)
         self.done("batch_done")
         self.expect("decrypted_masked", COORDINATOR)
         return self.reply(
@@ -503,7 +491,7 @@ class Bank(Role):
         rows = self._batch["rows"]
         n_weights = self.local.weights.size
         self.local.apply_gradient(sums[:n_weights], len(rows))
-        loss = batch_loss(sums[n_weights], len(rows)) if self.hyper.track_loss else None
+        loss = batch_loss(sums[n_weights], self._batch["plan"], len(rows)) if self.hyper.track_loss else None
         self._batch.update(loss=loss, masks=None)
         self.done("decrypted_masked")
         return []

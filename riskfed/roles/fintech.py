@@ -6,7 +6,7 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   ``w_k`` (never sent), and its ECDH secret for the session.
 * **Receives** from the bank: blinded ids (ECDH) or a keyed-hash key, the intersection as
   positions in its own shuffled list, the training plan (row positions and public
-  hyper-parameters), batch row positions, ``[[4e]]`` — residuals *encrypted* under the
+  hyper-parameters), batch row positions, ``[[e]]`` — residuals *encrypted* under the
   coordinator's key — and scoring requests. From the coordinator: the public key and
   ``g_k + m_k``, its own masked gradient.
 * **Sends** to the bank: double-blinded points and its own blinded ids (or keyed
@@ -296,7 +296,7 @@ class Fintech(Role):
         masked = paillier.add_plain(self.public_key, sums[:n_feat], masks)
         loss_share = b""
         if loss_exp is not None:
-            # Σ_i u_k,i (4e)_i, still encrypted: only the bank's aggregate is ever decrypted.
+            # Σ_i u_k,i e_i, still encrypted: only the bank's aggregate is ever decrypted.
             loss_share = paillier.to_bytes(self.public_key, [sums[n_feat]])
         self._pending.update(masks=masks, loss_share=loss_share)
         self.done("encrypted_residuals")

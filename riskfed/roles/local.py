@@ -4,16 +4,30 @@ The same functions drive the encrypted protocol (:mod:`riskfed.roles`) and the p
 reference (:mod:`riskfed.models.reference`), so that the two agree bit for bit: every
 quantity that crosses a boundary is computed here as an exact fixed-point integer.
 
-Taylor-loss vertical LR (Hardy et al. 2017): with ``z = Σ_P u_P`` the residual is
-``e = z/4 + 1/2 - y`` and the gradient ``X^T e / |S|``; parties exchange ``4e`` (so the
-bank's contribution ``u_B + 2 - 4y`` is a plain addition).
+The loss. With ``z = u_B + U`` (``U = Σ_k u_k``, the fintechs' part), the logistic loss
+of each row is expanded to second order around an *anchor* ``a_i`` that the bank knows:
+
+    L_i ≈ ℓ(a_i) + (σ(a_i) - y_i)(z_i - a_i) + s_i (z_i - a_i)^2 / 2,   s_i = σ(a_i)(1 - σ(a_i))
+
+whose gradient needs the residual ``e_i = σ(a_i) - y_i + s_i (z_i - a_i)`` — linear in
+the encrypted ``U_i``, so the bank forms ``[[e_i]] = [[U_i]]^{s_i} ⊕ c_i`` with one
+short scalar multiplication per row. Hardy et al. (2017) expand around ``a = 0``
+(``expansion="zero"``: ``s = 1/4``, ``e = z/4 + 1/2 - y``), which is ordinary least
+squares in disguise and costs ≈ 0.005 AUC on the UCI default data. riskfed's default,
+``expansion="bank"``, anchors at the bank's own partial score ``a_i = u_B,i`` (the
+fintechs' part averages to zero because their features are centred): the non-linearity
+in the bank's part is then exact and the expansion only approximates the fintechs'
+contribution. That recovers most of the gap to a centralised logistic regression
+(docs/protocol.md) without revealing anything new — the anchor and weights are the
+bank's own, and the fintechs only ever see ``[[e]]``.
 
 Each party updates only its own weights with its own optimizer state. The default
 optimizer preconditions the party's gradient with the inverse of its *own* features'
-Gram matrix (block-Jacobi Newton for the quadratic Taylor loss: it uses only data the
-party already holds, so it reveals nothing new), and the model returned is the running
-(Polyak–Ruppert) average of the iterates, which removes most mini-batch noise. On the
-UCI default data this reaches the Taylor optimum's AUC within one epoch.
+Gram matrix, scaled by the largest curvature 1/4 (block-Jacobi Newton for the expanded
+loss: it uses only data the party already holds, so it reveals nothing new), and the
+model returned is the running (Polyak–Ruppert) average of the iterates, which removes
+most mini-batch noise. On the UCI default data one epoch gets within 0.003 AUC of a
+centralised logistic regression.
 """
 
 from __future__ import annotations
@@ -23,11 +37,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riskfed.crypto.encoding import (
+    CURVATURE_FRAC_BITS,
     FEATURE_BOUND_BITS,
     FEATURE_FRAC_BITS,
     LOSS_FRAC_BITS,
     PARTIAL_SCORE_BOUND_BITS,
     RESIDUAL_BOUND_BITS,
+    RESIDUAL_FRAC_BITS,
     SCORE_FRAC_BITS,
     STATISTICAL_SECURITY_BITS,
     quantize,
@@ -49,6 +65,9 @@ class Hyperparameters:
         Step size (for ``preconditioned``, a fraction of the local Newton step).
     optimizer:
         One of ``preconditioned`` (default), ``sgd``, ``momentum``, ``nesterov``, ``adam``.
+    expansion:
+        Where the logistic loss is expanded: ``bank`` (default, at the bank's own partial
+        score) or ``zero`` (Hardy et al.'s Taylor loss).
     l2:
         L2 penalty on the (standardised) feature weights; the intercept is not penalised.
     batch_size:
@@ -60,8 +79,8 @@ class Hyperparameters:
     averaging:
         Return the running average of the iterates (Polyak–Ruppert).
     track_loss:
-        Compute the aggregate Taylor training loss per batch (one extra encrypted column
-        per party; the bank learns the batch loss, an aggregate).
+        Compute the aggregate (expanded logistic) training loss per batch: one extra
+        encrypted column per party; the bank learns the batch loss, an aggregate.
     decay:
         Scale the step by ``1 / (1 + t / steps_per_epoch)`` (halved after one epoch).
     parties, steps_per_epoch:
@@ -72,6 +91,7 @@ class Hyperparameters:
 
     learning_rate: float = 1.0
     optimizer: str = "preconditioned"
+    expansion: str = "bank"
     l2: float = 1e-4
     batch_size: int = 1024
     max_epochs: int = 3
@@ -93,6 +113,8 @@ class Hyperparameters:
 
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < np.inf):
             raise bad("learning_rate", "a float in the range (0.0, inf)", self.learning_rate)
+        if self.expansion not in EXPANSIONS:
+            raise bad("expansion", f"one of {', '.join(EXPANSIONS)}", self.expansion)
         if self.optimizer not in OPTIMIZERS:
             raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         if not (isinstance(self.l2, (int, float)) and 0 <= self.l2 < np.inf):
@@ -121,7 +143,7 @@ class Hyperparameters:
 
 
 def gradient_bound_bits(batch_rows: int) -> int:
-    """Bits that bound ``|Σ_i x_ij (4e)_i|`` (and the loss column) for a batch."""
+    """Bits that bound ``|Σ_i x_ij e_i|`` (and the loss columns) for a batch."""
     return int(batch_rows).bit_length() + max(FEATURE_BOUND_BITS, PARTIAL_SCORE_BOUND_BITS + LOSS_FRAC_BITS + 1) + RESIDUAL_BOUND_BITS
 
 
@@ -145,32 +167,82 @@ def encode_loss_partial(u: np.ndarray, *, party: str) -> np.ndarray:
     return quantize(u, LOSS_FRAC_BITS, PARTIAL_SCORE_BOUND_BITS + LOSS_FRAC_BITS, party=party, what="partial score")
 
 
-def label_offset(y: np.ndarray) -> np.ndarray:
-    """``(2 - 4y) * 2^24`` as exact int64: the bank's label part of ``4e``."""
-    return (2 - 4 * y.astype(np.int64)) << SCORE_FRAC_BITS
+EXPANSIONS = ("bank", "zero")
 
 
-def label_signs(y: np.ndarray) -> np.ndarray:
-    """``1 - 2y``: +1 for non-defaulters, -1 for defaulters."""
-    return 1 - 2 * y.astype(np.int64)
+def _sigmoid(a: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
-# Σ_i u_i (1 - 2y_i) enters the loss at 2^-24 and is lifted to the loss scale 2^-36,
-# times 2 (see batch_loss): a shift by 12 + 1 bits.
-LOSS_LABEL_SHIFT = LOSS_FRAC_BITS + 1
+@dataclass(frozen=True)
+class ResidualPlan:
+    """The bank's plaintext side of one batch's residuals ``e = s*U + c``.
 
-
-def batch_loss(total: int, rows: int) -> float:
-    """Mean Taylor loss of a batch from the decrypted aggregate ``Q``.
-
-    With ``y ∈ {0, 1}`` the Taylor loss is ``ln 2 + (1/2 - y) z + z^2/8
-    = ln 2 + z (4e)/8 + z (1 - 2y)/4``, so over a batch
-    ``Σ_i L_i = |S| ln 2 + (T + 2 Y)/8`` with ``T = Σ_i z_i (4e)_i`` (each party's share
-    ``Σ_i u_P,i (4e)_i`` from its encrypted loss column) and ``Y = Σ_i z_i (1 - 2y_i)``
-    (the bank adds its own part in plaintext and each fintech's part from the ``[[u_k]]``
-    it already holds). ``Q = T + 2Y`` arrives at scale 2^36.
+    Attributes
+    ----------
+    s_q:
+        Curvature weights at 2^-8 (the per-row exponents of ``[[U_i]]``).
+    c_q:
+        Plaintext part at 2^-32, including ``s_i * (u_B,i - a_i)``.
+    cprime_q:
+        ``σ(a) - y`` at 2^-12: exponents of the loss column over ``[[U]]``.
+    b_q:
+        ``u_B - a`` at 2^-12 (loss column over ``[[e]]``), or ``None`` when it is zero.
+    plain_loss:
+        ``Σ ℓ(a_i) + ½ Σ (σ(a_i) - y_i)(u_B,i - a_i)``: the part of the batch loss the
+        bank knows in plaintext.
     """
-    return float(np.log(2.0) + total / float(1 << (SCORE_FRAC_BITS + LOSS_FRAC_BITS)) / 8.0 / rows)
+
+    s_q: np.ndarray
+    c_q: np.ndarray
+    cprime_q: np.ndarray
+    b_q: np.ndarray | None
+    plain_loss: float
+
+
+def plan_residuals(u_b: np.ndarray, y: np.ndarray, expansion: str) -> ResidualPlan:
+    """Anchor, curvature and plaintext residual part for a batch (bank only)."""
+    u_b = np.asarray(u_b, dtype=np.float64)
+    y = y.astype(np.float64)
+    if expansion == "bank":
+        anchor = u_b
+        sig = _sigmoid(anchor)
+        s_q = np.rint(sig * (1.0 - sig) * (1 << CURVATURE_FRAC_BITS)).astype(np.int64)
+        b_int = np.zeros(len(u_b), dtype=np.int64)
+        b_q = None
+    else:  # Hardy et al.: expand around zero
+        anchor = np.zeros(len(u_b))
+        sig = np.full(len(u_b), 0.5)
+        s_q = np.full(len(u_b), 1 << (CURVATURE_FRAC_BITS - 2), dtype=np.int64)
+        b_int = encode_partial(u_b, party="bank")
+        b_q = encode_loss_partial(u_b, party="bank")
+    cprime = sig - y
+    c_q = quantize(cprime, RESIDUAL_FRAC_BITS, RESIDUAL_BOUND_BITS, party="bank", what="residual") + s_q * b_int
+    # ℓ(a) = log(1 + e^a) - y a, the logistic loss at the anchor.
+    plain = np.logaddexp(0.0, anchor) - y * anchor + 0.5 * cprime * (u_b - anchor)
+    cprime_q = quantize(cprime, LOSS_FRAC_BITS, LOSS_FRAC_BITS + 2, party="bank", what="residual")
+    return ResidualPlan(s_q=s_q, c_q=c_q, cprime_q=cprime_q, b_q=b_q, plain_loss=float(plain.sum()))
+
+
+def exact_residuals(plan: ResidualPlan, partner_sum_q: np.ndarray) -> np.ndarray:
+    """``e_q = s_q * U_q + c_q`` in exact int64 (the plaintext twin of the encrypted step)."""
+    return plan.s_q * partner_sum_q.astype(np.int64) + plan.c_q
+
+
+# The loss column over [[U]] lands at 2^-(12+24); lift it to the residual-share scale
+# 2^-(12+32) with a scalar multiplication by 2^8.
+LOSS_LIFT_BITS = RESIDUAL_FRAC_BITS - SCORE_FRAC_BITS
+
+
+def batch_loss(encrypted_total: int, plan: ResidualPlan, rows: int) -> float:
+    """Mean expanded logistic loss of a batch.
+
+    ``Σ_i L_i = Σ ℓ(a) + ½ Σ c'(u_B - a) + ½ (Σ c' U + Σ d e)`` with ``d = z - a``; the
+    bracket is the decrypted aggregate (scale 2^-44): the fintechs' shares
+    ``Σ u_k e``, the bank's ``Σ (u_B - a) e`` and ``Σ (σ(a) - y) U``.
+    """
+    scale = float(1 << (LOSS_FRAC_BITS + RESIDUAL_FRAC_BITS))
+    return float((plan.plain_loss + 0.5 * encrypted_total / scale) / rows)
 
 
 def exact_column_sums(X_q: np.ndarray, v: np.ndarray) -> list[int]:
@@ -241,13 +313,13 @@ class LocalModel:
         return np.hstack(cols).astype(np.int64)
 
     def apply_gradient(self, sums: list[int], rows: int) -> None:
-        """Update from exact integer sums ``Σ_i x_ij (4e)_i`` (one per weight)."""
+        """Update from exact integer sums ``Σ_i x_ij e_i`` (one per weight)."""
         h = self.hyper
-        scale = 4.0 * rows * float(1 << (FEATURE_FRAC_BITS + SCORE_FRAC_BITS))
+        scale = rows * float(1 << (FEATURE_FRAC_BITS + RESIDUAL_FRAC_BITS))
         grad = np.array([s / scale for s in sums[: self.n_features]])
         if self.bias:
             # The intercept column is all ones, not scaled by 2^-10.
-            grad = np.append(grad, sums[self.n_features] / (4.0 * rows * float(1 << SCORE_FRAC_BITS)))
+            grad = np.append(grad, sums[self.n_features] / (rows * float(1 << RESIDUAL_FRAC_BITS)))
         penalty = h.l2 * self.weights
         if self.bias:
             penalty[-1] = 0.0

@@ -1,0 +1,381 @@
+"""The federated model: a scikit-learn-style estimator over an in-memory federation, and
+the saved model (one part per party).
+
+:class:`VerticalLogisticRegression` plays every party in one process — the pilot, the
+app and data scientists' notebooks — through :class:`~riskfed.transport.memory.InMemoryTransport`,
+so each party still sees only its own messages. ``fit`` validates the tables, runs
+alignment and encrypted training (:func:`riskfed.federation.run_training_session`) and
+keeps each party's model part separately in :class:`FederatedModel`.
+
+A saved model is a directory with one sub-directory per party::
+
+    model/
+      bank/model.json        bank preprocessing, weights, intercept, fallback, scorecard
+      fintech_1/model.json   fintech_1 preprocessing and weights only
+
+The bank's part never contains fintech weights and vice versa; in a real deployment each
+party keeps only its own directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from riskfed.alignment.normalize import IdNormalization
+from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
+from riskfed.crypto.parallel import dask_backend
+from riskfed.data.io import read_json, write_json
+from riskfed.data.schema import PartyTable, validate_table
+from riskfed.errors import ConfigurationError, DataValidationError, NotFittedError
+from riskfed.federation import ProgressCallback, SessionOutcome, run_training_session
+from riskfed.models.baselines import FallbackModel
+from riskfed.protocol.messages import BANK, fintech_name
+from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, PSI_METHODS, Bank
+from riskfed.roles.coordinator import Coordinator
+from riskfed.roles.fintech import Fintech
+from riskfed.roles.local import Hyperparameters
+from riskfed.scoring.scorecard import Scorecard
+from riskfed.transport.memory import InMemoryTransport
+
+MODEL_FILE = "model.json"
+
+
+class FederatedModel:
+    """A trained federated model as per-party parts.
+
+    Parameters
+    ----------
+    bank:
+        The bank's part (dict, JSON-ready).
+    fintechs:
+        Fintech name → that fintech's part. May be empty when only the bank's part is
+        loaded (network deployments).
+    """
+
+    def __init__(self, bank: dict, fintechs: Mapping[str, dict] | None = None) -> None:
+        self.bank = bank
+        self.fintechs = dict(fintechs or {})
+
+    @property
+    def fintech_names(self) -> list[str]:
+        return list(self.bank["fintechs"])
+
+    @property
+    def scorecard(self) -> Scorecard:
+        return Scorecard.from_dict(self.bank["scorecard"])
+
+    @property
+    def fallback(self) -> FallbackModel:
+        return FallbackModel.from_dict(self.bank["fallback"])
+
+    @property
+    def normalization(self) -> IdNormalization:
+        return IdNormalization.from_dict(self.bank["id_normalization"])
+
+    def save(self, path: str | Path) -> Path:
+        """Write one directory per party under ``path``."""
+        path = Path(path)
+        for name, part in [(BANK, self.bank), *self.fintechs.items()]:
+            (path / name).mkdir(parents=True, exist_ok=True)
+            write_json(part, path / name / MODEL_FILE)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, parties: Sequence[str] | None = None) -> "FederatedModel":
+        """Load the bank's part and (where present) the fintechs' parts from ``path``."""
+        path = Path(path)
+        bank_file = path / BANK / MODEL_FILE
+        if not bank_file.is_file():
+            raise DataValidationError(
+                f"bank: no model part at {str(bank_file)!r}; expected a directory written by 'riskfed run' or 'riskfed pilot'.",
+                party=BANK,
+            )
+        try:
+            bank = read_json(bank_file)
+        except ValueError as exc:
+            raise DataValidationError(f"bank: {str(bank_file)!r} is not valid JSON ({exc}).", party=BANK) from None
+        if bank.get("kind") != "riskfed-bank-model":
+            raise DataValidationError(f"bank: {str(bank_file)!r} is not a riskfed bank model part.", party=BANK)
+        fintechs = {}
+        for name in parties if parties is not None else bank["fintechs"]:
+            f_file = path / name / MODEL_FILE
+            if f_file.is_file():
+                part = read_json(f_file)
+                if part.get("kind") != "riskfed-fintech-model":
+                    raise DataValidationError(f"{name}: {str(f_file)!r} is not a riskfed fintech model part.", party=name)
+                fintechs[name] = part
+        return cls(bank, fintechs)
+
+
+def _as_table(
+    data: pd.DataFrame | PartyTable, *, party: str, id_column: str | None, label_column: str | None, categorical=()
+) -> PartyTable:
+    if isinstance(data, PartyTable):
+        return data
+    if id_column is None:
+        raise ConfigurationError(f"{party}: pass id_column= (the customer id column) to use a DataFrame.")
+    return validate_table(
+        data, party=party, id_column=id_column, label_column=label_column, categorical=categorical
+    )
+
+
+class VerticalLogisticRegression:
+    """Paillier-encrypted vertical logistic regression between a bank and fintechs.
+
+    All parties run in this process over an in-memory transport that still serialises
+    every message; use ``riskfed serve`` for parties on separate hosts.
+
+    Parameters
+    ----------
+    key_bits:
+        Paillier key size (≥ 2048 unless ``allow_insecure_key``).
+    allow_insecure_key:
+        Test-only flag admitting shorter keys.
+    psi:
+        ``"ecdh"`` (default) or ``"keyed-hash"`` id alignment.
+    learning_rate, optimizer, l2, batch_size, max_epochs, tol, averaging, decay, track_loss:
+        See :class:`~riskfed.roles.local.Hyperparameters`.
+    test_size:
+        Share of the shared customers held out for evaluation (stratified).
+    min_intersection:
+        Refuse to train on fewer shared customers.
+    random_state:
+        The bank's seed (split, batch order).
+    n_jobs:
+        Worker processes per party for the Paillier kernels (``-1``: all cores).
+    dask_scheduler:
+        Address of a Dask scheduler to run the kernels on instead of local processes.
+    base_points, base_odds, pdo:
+        Scorecard scaling stored with the model.
+
+    Attributes
+    ----------
+    model_ : FederatedModel
+        The per-party model parts.
+    coef_ : dict[str, numpy.ndarray]
+        Party → its weights on its standardised features.
+    intercept_ : float
+    n_iter_ : int
+        Epochs run.
+    history_ : list[dict]
+        Per-epoch loss and relative model change.
+    outcome_ : SessionOutcome
+        Alignment, split, holdout scores, timings and traffic of the session.
+
+    Examples
+    --------
+    >>> from riskfed.data.synthetic import generate_pilot
+    >>> pilot = generate_pilot(2000, seed=1)
+    >>> model = VerticalLogisticRegression(key_bits=512, allow_insecure_key=True, psi="keyed-hash", n_jobs=1)
+    >>> model = model.fit(pilot.bank, pilot.fintechs, id_column="customer_id", label_column="default")
+    >>> model.predict_proba(pilot.applicants, pilot.fintechs).shape[1]
+    2
+    """
+
+    def __init__(
+        self,
+        *,
+        key_bits: int = DEFAULT_KEY_BITS,
+        allow_insecure_key: bool = False,
+        psi: str = "ecdh",
+        learning_rate: float = 1.0,
+        optimizer: str = "preconditioned",
+        l2: float = 1e-4,
+        batch_size: int = 1024,
+        max_epochs: int = 3,
+        tol: float = 0.02,
+        averaging: bool = True,
+        decay: bool = True,
+        track_loss: bool = True,
+        test_size: float = 0.3,
+        min_intersection: int = DEFAULT_MIN_INTERSECTION,
+        random_state: int = 0,
+        n_jobs: int = -1,
+        dask_scheduler: str | None = None,
+        base_points: float = 600.0,
+        base_odds: float = 50.0,
+        pdo: float = 20.0,
+    ) -> None:
+        self.key_bits = key_bits
+        self.allow_insecure_key = allow_insecure_key
+        self.psi = psi
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.l2 = l2
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.tol = tol
+        self.averaging = averaging
+        self.decay = decay
+        self.track_loss = track_loss
+        self.test_size = test_size
+        self.min_intersection = min_intersection
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.dask_scheduler = dask_scheduler
+        self.base_points = base_points
+        self.base_odds = base_odds
+        self.pdo = pdo
+
+    def _hyperparameters(self) -> Hyperparameters:
+        return Hyperparameters(
+            learning_rate=self.learning_rate,
+            optimizer=self.optimizer,
+            l2=self.l2,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            tol=self.tol,
+            averaging=self.averaging,
+            decay=self.decay,
+            track_loss=self.track_loss,
+        )
+
+    def _validate_params(self) -> Hyperparameters:
+        check_key_bits(self.key_bits, allow_insecure=self.allow_insecure_key)
+        if self.psi not in PSI_METHODS:
+            raise ConfigurationError(
+                f"The 'psi' parameter of VerticalLogisticRegression must be one of {', '.join(PSI_METHODS)}. "
+                f"Got {self.psi!r} instead."
+            )
+        if not isinstance(self.min_intersection, int) or self.min_intersection < 1:
+            raise ConfigurationError(
+                "The 'min_intersection' parameter of VerticalLogisticRegression must be an int in the range "
+                f"[1, inf). Got {self.min_intersection!r} instead."
+            )
+        Scorecard(base_points=self.base_points, base_odds=self.base_odds, pdo=self.pdo)
+        return self._hyperparameters()
+
+    def fit(
+        self,
+        bank: pd.DataFrame | PartyTable,
+        fintechs: Sequence[pd.DataFrame | PartyTable] | pd.DataFrame | PartyTable,
+        *,
+        id_column: str | None = None,
+        label_column: str | None = None,
+        fintech_id_columns: Sequence[str] | None = None,
+        categorical: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        cancel: Callable[[], bool] | None = None,
+        keep_transcript: bool = False,
+    ) -> "VerticalLogisticRegression":
+        """Align, train under encryption and keep each party's model part.
+
+        Parameters
+        ----------
+        bank:
+            The bank's table (DataFrame with id and label columns, or a PartyTable).
+        fintechs:
+            One table per fintech (named ``fintech_1``, ``fintech_2``… in order).
+        id_column, label_column:
+            Column names when DataFrames are given.
+        fintech_id_columns:
+            Per-fintech id column names when they differ from ``id_column``.
+        categorical:
+            Bank columns to treat as categorical.
+        progress, cancel:
+            Progress callback and cancellation poll (see :mod:`riskfed.federation`).
+        keep_transcript:
+            Keep every decoded message in ``transport_`` (for privacy audits).
+
+        Returns
+        -------
+        self
+        """
+        hyper = self._validate_params()
+        if isinstance(fintechs, (pd.DataFrame, PartyTable)):
+            fintechs = [fintechs]
+        if not fintechs:
+            raise ConfigurationError("VerticalLogisticRegression.fit needs at least one fintech table.")
+        names = [fintech_name(k + 1) for k in range(len(fintechs))]
+        if label_column is None and not isinstance(bank, PartyTable):
+            raise ConfigurationError("bank: pass label_column= (the 0/1 default flag) to use a DataFrame.")
+        bank_table = _as_table(bank, party=BANK, id_column=id_column, label_column=label_column, categorical=categorical)
+        id_cols = list(fintech_id_columns) if fintech_id_columns else [id_column] * len(fintechs)
+        fintech_tables = [
+            _as_table(df, party=name, id_column=col, label_column=None) for df, name, col in zip(fintechs, names, id_cols)
+        ]
+        bank_role = Bank(
+            bank_table, names, n_jobs=self.n_jobs, allow_insecure_key=self.allow_insecure_key, seed=self.random_state
+        )
+        fintech_roles = [
+            Fintech(name, table, allow_insecure_key=self.allow_insecure_key, n_jobs=self.n_jobs)
+            for name, table in zip(names, fintech_tables)
+        ]
+        transport = InMemoryTransport(keep_transcript=keep_transcript)
+        transport.register(bank_role)
+        transport.register(Coordinator(allow_insecure_key=self.allow_insecure_key))
+        for role in fintech_roles:
+            transport.register(role)
+        with dask_backend(self.dask_scheduler):
+            outcome = run_training_session(
+                bank_role,
+                transport,
+                hyper=hyper,
+                key_bits=self.key_bits,
+                psi_method=self.psi,
+                test_size=self.test_size,
+                min_intersection=self.min_intersection,
+                progress=progress,
+                cancel=cancel,
+            )
+        # The fallback scores applicants no fintech knows: train it on every bank row
+        # except the shared holdout, so the holdout stays unseen by every model.
+        holdout_bank_rows = outcome.aligned.bank_rows[outcome.holdout_rows]
+        keep = np.ones(bank_table.n_rows, dtype=bool)
+        keep[holdout_bank_rows] = False
+        fallback = FallbackModel.fit(bank_table, np.flatnonzero(keep))
+        bank_part = bank_role.export_model()
+        bank_part["fallback"] = fallback.to_dict()
+        bank_part["scorecard"] = Scorecard(base_points=self.base_points, base_odds=self.base_odds, pdo=self.pdo).to_dict()
+        bank_part["training"] = {
+            "key_bits": outcome.key_bits,
+            "epochs": outcome.epochs,
+            "hyperparameters": outcome.hyperparameters,
+            "psi": self.psi,
+            "session_id": outcome.session_id,
+        }
+        self.model_ = FederatedModel(bank_part, {r.name: r.export_model() for r in fintech_roles})
+        self.outcome_ = outcome
+        self.coef_ = {BANK: np.asarray(bank_part["weights"])} | {
+            name: np.asarray(part["weights"]) for name, part in self.model_.fintechs.items()
+        }
+        self.intercept_ = float(bank_part["intercept"])
+        self.n_iter_ = outcome.epochs
+        self.history_ = outcome.history
+        self.feature_names_ = {BANK: bank_part["feature_names"]} | {
+            name: part["feature_names"] for name, part in self.model_.fintechs.items()
+        }
+        self.bank_table_ = bank_table
+        self.fintech_tables_ = dict(zip(names, fintech_tables))
+        self.fintech_aligned_rows_ = {r.name: r.aligned_rows for r in fintech_roles}
+        self.transport_ = transport
+        return self
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "model_"):
+            raise NotFittedError("This VerticalLogisticRegression is not fitted yet; call fit first.")
+
+    def score(self, applicants: pd.DataFrame, fintechs, **kwargs) -> pd.DataFrame:
+        """Score applicants: probability of default, points, reasons and which model scored them.
+
+        See :func:`riskfed.scoring.score.score_applicants` for the keyword arguments.
+        """
+        self._check_fitted()
+        from riskfed.scoring.score import score_applicants
+
+        kwargs.setdefault("id_column", self.bank_table_.id_column)
+        return score_applicants(self.model_, applicants, fintechs, **kwargs)
+
+    def predict_proba(self, applicants: pd.DataFrame, fintechs, **kwargs) -> np.ndarray:
+        """``(n_samples, 2)`` array: P(no default), P(default) per applicant, in input order."""
+        p = self.score(applicants, fintechs, **kwargs)["probability_of_default"].to_numpy()
+        return np.column_stack([1.0 - p, p])
+
+    def save(self, path: str | Path) -> Path:
+        """Write the per-party model parts under ``path``."""
+        self._check_fitted()
+        return self.model_.save(path)

@@ -1,0 +1,360 @@
+"""Batch scoring: probability of default, scorecard points, reasons, and who scored it.
+
+For each applicant the bank computes its own part of the log-odds and asks every
+fintech, through a scoring session, for its partial score (keyed-hash digests with a
+fresh per-session key by default, or ECDH PSI). Applicants that every fintech knows are
+scored by the federated model; the rest by the bank-only fallback model, and the output
+says which (``model`` column). Reasons are the factors that cost the applicant the most
+points relative to the average applicant: bank features by name, and each fintech's
+whole contribution as one factor (the bank never sees fintech feature values).
+
+:func:`score_file` streams applicants in chunks through one session, so a million rows
+need only a few chunks in memory, and writes the output atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from riskfed.data.io import iter_table_chunks, table_format
+from riskfed.data.preprocess import Preprocessor
+from riskfed.data.schema import PartyTable, validate_table
+from riskfed.errors import ConfigurationError, DataValidationError, MissingColumnError, SchemaError, format_rows
+from riskfed.models.federated import FederatedModel
+from riskfed.protocol.messages import BANK
+from riskfed.roles.bank import ScoringBank
+from riskfed.roles.fintech import Fintech
+from riskfed.scoring.scorecard import Scorecard, reason_codes
+from riskfed.transport.base import Transport
+from riskfed.transport.memory import InMemoryTransport
+
+FEDERATED = "federated"
+FALLBACK = "bank_only_fallback"
+DEFAULT_CHUNK_ROWS = 100_000
+
+
+def _source_column(feature: str, pre: Preprocessor) -> str:
+    """The input column an expanded feature comes from (one-hot level, missing flag)."""
+    if feature.endswith("__missing") and feature[: -len("__missing")] in pre.numeric:
+        return feature[: -len("__missing")]
+    if "=" in feature and feature.split("=", 1)[0] in pre.categorical:
+        return feature.split("=", 1)[0]
+    return feature
+
+
+def _grouped_contributions(X: np.ndarray, weights: np.ndarray, pre: Preprocessor, prefix: str) -> pd.DataFrame:
+    """Per-row contribution of each *input* column to the log-odds (vs. the average applicant)."""
+    contrib = X * weights
+    names = pre.feature_names_
+    groups: dict[str, np.ndarray] = {}
+    for j, name in enumerate(names):
+        key = prefix + _source_column(name, pre)
+        groups[key] = groups[key] + contrib[:, j] if key in groups else contrib[:, j].copy()
+    return pd.DataFrame(groups)
+
+
+@dataclass
+class ScoringSummary:
+    """Counts for a scoring run (no applicant data)."""
+
+    rows: int = 0
+    federated: int = 0
+    fallback: int = 0
+    seconds: float = 0.0
+    unseen_categories: dict | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "rows": self.rows,
+            "scored_federated": self.federated,
+            "scored_fallback": self.fallback,
+            "seconds": round(self.seconds, 3),
+            "unseen_categories": self.unseen_categories or {},
+        }
+
+
+class ScoringSession:
+    """An open scoring session between the bank and its fintechs.
+
+    In memory it builds the fintech roles from their model parts and tables; pass a
+    ``transport`` already connected to remote fintech services to score over the network.
+    """
+
+    def __init__(
+        self,
+        model: FederatedModel,
+        fintech_tables: Mapping[str, PartyTable] | None = None,
+        *,
+        id_column: str | None = None,
+        psi: str = "keyed-hash",
+        transport: Transport | None = None,
+        n_jobs: int = 1,
+        scorecard: Scorecard | None = None,
+        top_reasons: int = 3,
+    ) -> None:
+        self.model = model
+        self.id_column = id_column or model.bank.get("id_column")
+        self.scorecard = scorecard or model.scorecard
+        self.top_reasons = top_reasons
+        bank = model.bank
+        self.pre = Preprocessor.from_dict(bank["preprocessing"])
+        self.weights = np.asarray(bank["weights"], dtype=np.float64)
+        self.intercept = float(bank["intercept"])
+        self.fallback = model.fallback
+        self.names = model.fintech_names
+        if transport is None:
+            transport = InMemoryTransport()
+            tables = dict(fintech_tables or {})
+            missing = [n for n in self.names if n not in tables]
+            if missing:
+                raise ConfigurationError(
+                    f"Scoring needs the data of every fintech in the model ({', '.join(self.names)}); "
+                    f"missing: {', '.join(missing)}."
+                )
+            for name in self.names:
+                part = model.fintechs.get(name)
+                if part is None:
+                    raise ConfigurationError(f"{name}: its model part is not available for in-memory scoring.", party=name)
+                transport.register(Fintech(name, tables[name], model=part, n_jobs=n_jobs))
+        self.transport = transport
+        self.bank = ScoringBank(self.names, normalization=model.normalization, psi_method=psi, n_jobs=n_jobs)
+        if isinstance(transport, InMemoryTransport):
+            transport.register(self.bank)
+        self._deliver(self.bank.open_session())
+        self._deliver(self.bank.setup_messages())
+        self.summary = ScoringSummary(unseen_categories={})
+
+    def _deliver(self, messages) -> None:
+        pending = list(messages)
+        while pending:
+            msg = pending.pop(0)
+            for reply in self.transport.request(msg):
+                pending.extend(self.bank.handle(reply))
+
+    def _validate(self, frame: pd.DataFrame) -> PartyTable:
+        table = validate_table(
+            frame,
+            party=BANK,
+            id_column=self.id_column,
+            features=self.pre.numeric + self.pre.categorical,
+            categorical=self.pre.categorical,
+            allow_empty_features=True,
+        )
+        wrong = [c for c in self.pre.numeric if c in table.categorical]
+        if wrong:
+            raise SchemaError(
+                f"bank: column {wrong[0]!r} holds text in the applicants but was numeric when the model was trained.",
+                party=BANK,
+                column=wrong[0],
+            )
+        return table
+
+    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Score one chunk of applicants (rows in input order)."""
+        t0 = time.perf_counter()
+        table = self._validate(frame)
+        norm = self.model.normalization.apply(table.ids, party=BANK, column=self.id_column)
+        X = self.pre.transform(table.features)
+        for col, count in self.pre.last_unseen.items():
+            self.summary.unseen_categories[col] = self.summary.unseen_categories.get(col, 0) + count
+        z = X @ self.weights + self.intercept
+        self._deliver(self.bank.chunk_messages(norm))
+        partner_total, known_all, per = self.bank.chunk_result()
+        z_fed = z + partner_total
+        z_fb, X_fb = self.fallback.log_odds(table.features)
+        use_fed = known_all
+        log_odds = np.where(use_fed, z_fed, z_fb)
+        p = 1.0 / (1.0 + np.exp(-log_odds))
+
+        fed_contrib = _grouped_contributions(X, self.weights, self.pre, "bank:")
+        for name in self.names:
+            fed_contrib[f"{name}:data"] = per[name]
+        fb_contrib = _grouped_contributions(X_fb, self.fallback.coef, self.fallback.preprocessor, "bank:")
+        reasons_fed = reason_codes(fed_contrib, top=self.top_reasons, scorecard=self.scorecard)
+        reasons_fb = reason_codes(fb_contrib, top=self.top_reasons, scorecard=self.scorecard)
+        reasons = reasons_fed.where(pd.Series(use_fed, index=reasons_fed.index), reasons_fb, axis=0)
+
+        out = pd.DataFrame(
+            {
+                self.id_column: table.ids,
+                "probability_of_default": p,
+                "score_points": np.round(np.asarray(self.scorecard.points(p), dtype=np.float64), 1),
+                "model": np.where(use_fed, FEDERATED, FALLBACK),
+            }
+        )
+        out = pd.concat([out, reasons.reset_index(drop=True)], axis=1)
+        self.summary.rows += len(out)
+        self.summary.federated += int(use_fed.sum())
+        self.summary.fallback += int((~use_fed).sum())
+        self.summary.seconds += time.perf_counter() - t0
+        return out
+
+
+def _tables(fintechs, names: list[str], id_column: str | None, id_columns: Sequence[str] | None) -> dict[str, PartyTable]:
+    if isinstance(fintechs, (pd.DataFrame, PartyTable)):
+        fintechs = [fintechs]
+    if isinstance(fintechs, Mapping):
+        items = list(fintechs.items())
+    else:
+        items = list(zip(names, fintechs))
+        if len(fintechs) != len(names):
+            raise ConfigurationError(f"The model has {len(names)} fintech(s) ({', '.join(names)}); got {len(fintechs)} table(s).")
+    cols = list(id_columns) if id_columns else [id_column] * len(items)
+    out = {}
+    for (name, data), col in zip(items, cols):
+        if isinstance(data, PartyTable):
+            out[name] = data
+        else:
+            if col is None:
+                raise ConfigurationError(f"{name}: pass id_column= to use a DataFrame.", party=name)
+            out[name] = validate_table(data, party=name, id_column=col)
+    return out
+
+
+def _output_schema(scored: pd.DataFrame) -> pa.Schema:
+    """Fixed Parquet schema, so a chunk whose reasons are all empty still matches."""
+    fields = []
+    for col in scored.columns:
+        if col.startswith("reason_") or col == "model":
+            fields.append(pa.field(col, pa.string()))
+        elif col.startswith("points_") or col in ("probability_of_default", "score_points"):
+            fields.append(pa.field(col, pa.float64()))
+        else:
+            fields.append(pa.field(col, pa.string()))
+    return pa.schema(fields)
+
+
+def score_applicants(
+    model: FederatedModel,
+    applicants: pd.DataFrame,
+    fintechs,
+    *,
+    id_column: str | None = None,
+    fintech_id_columns: Sequence[str] | None = None,
+    psi: str = "keyed-hash",
+    scorecard: Scorecard | None = None,
+    top_reasons: int = 3,
+    n_jobs: int = 1,
+) -> pd.DataFrame:
+    """Score a DataFrame of applicants in memory.
+
+    Parameters
+    ----------
+    model:
+        The trained :class:`~riskfed.models.federated.FederatedModel` (all parts).
+    applicants:
+        The bank's applicant table: id column plus the bank features of the model.
+    fintechs:
+        The fintechs' tables (list in model order, or a name → table mapping).
+    id_column:
+        Applicant id column (default: the one used in training).
+    psi:
+        ``keyed-hash`` (default; fresh key per session) or ``ecdh``.
+    scorecard:
+        Points scaling (default: the one saved with the model).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``id``, ``probability_of_default``, ``score_points``, ``model``
+        (``federated`` / ``bank_only_fallback``), ``reason_1..k`` and ``points_1..k``.
+    """
+    id_column = id_column or model.bank.get("id_column")
+    tables = _tables(fintechs, model.fintech_names, id_column, fintech_id_columns)
+    session = ScoringSession(
+        model, tables, id_column=id_column, psi=psi, n_jobs=n_jobs, scorecard=scorecard, top_reasons=top_reasons
+    )
+    return session.score_frame(applicants)
+
+
+def score_file(
+    model: FederatedModel,
+    applicants_path: str | Path,
+    fintechs,
+    out_path: str | Path,
+    *,
+    id_column: str | None = None,
+    fintech_id_columns: Sequence[str] | None = None,
+    psi: str = "keyed-hash",
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    scorecard: Scorecard | None = None,
+    top_reasons: int = 3,
+    n_jobs: int = 1,
+    transport: Transport | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> ScoringSummary:
+    """Stream applicants from a CSV/Parquet file to a scored CSV/Parquet file.
+
+    The output appears only when every chunk scored; on any error nothing is written.
+    """
+    if not isinstance(chunk_rows, int) or chunk_rows < 1:
+        raise ConfigurationError(f"The 'chunk_rows' parameter must be an int in the range [1, inf). Got {chunk_rows!r} instead.")
+    out_path = Path(out_path)
+    out_fmt = table_format(out_path)
+    id_column = id_column or model.bank.get("id_column")
+    tables = None if transport is not None else _tables(fintechs, model.fintech_names, id_column, fintech_id_columns)
+    session = ScoringSession(
+        model,
+        tables,
+        id_column=id_column,
+        psi=psi,
+        transport=transport,
+        n_jobs=n_jobs,
+        scorecard=scorecard,
+        top_reasons=top_reasons,
+    )
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".partial", dir=out_path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    writer = None
+    seen_ids: set | None = set()
+    try:
+        first = True
+        for chunk in iter_table_chunks(applicants_path, chunk_rows=chunk_rows, party=BANK, id_column=id_column):
+            if id_column not in chunk.columns:
+                raise MissingColumnError(f"bank: the id column {id_column!r} is not in {str(applicants_path)!r}.", party=BANK, column=id_column)
+            scored = session.score_frame(chunk)
+            # Duplicates within a chunk are caught by normalisation; across chunks here.
+            keys = session.model.normalization.apply(scored[id_column].to_numpy(dtype=object), party=BANK, column=id_column)
+            dup = [k for k in keys.tolist() if k in seen_ids]
+            if dup:
+                raise SchemaError(
+                    f"bank: applicant id(s) {format_rows(dup)} appear more than once in {str(applicants_path)!r}.",
+                    party=BANK,
+                    column=id_column,
+                    rows=dup,
+                )
+            seen_ids.update(keys.tolist())
+            if out_fmt == "csv":
+                scored.to_csv(tmp, mode="w" if first else "a", header=first, index=False)
+            else:
+                if writer is None:
+                    schema = _output_schema(scored)
+                    writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False))
+            first = False
+            if progress is not None:
+                progress(session.summary.rows, None)
+        if first:
+            raise DataValidationError(f"bank: {str(applicants_path)!r} has no applicants.", party=BANK)
+        if writer is not None:
+            writer.close()
+            writer = None
+        os.replace(tmp, out_path)
+    finally:
+        if writer is not None:
+            writer.close()
+        if tmp.exists():
+            tmp.unlink()
+    return session.summary
