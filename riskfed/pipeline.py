@@ -196,10 +196,15 @@ def run_pipeline(
     if extra_report:
         report.update(extra_report)
     holdout = pd.DataFrame({"y": y_hold} | {name: p for name, p in predictions.items()})
-    out = None
+    result = PipelineResult(report=report, metrics=table, estimator=est, out_dir=None, holdout=holdout)
     if out_dir is not None:
         with atomic_output_dir(out_dir) as stage:
-            est.save(stage / "model")
-            write_json(report, stage / "report.json")
-        out = Path(out_dir)
-    return PipelineResult(report=report, metrics=table, estimator=est, out_dir=out, holdout=holdout)
+            write_outputs(result, stage)
+        result.out_dir = Path(out_dir)
+    return result
+
+
+def write_outputs(result: PipelineResult, directory: Path) -> None:
+    """Write ``report.json`` and ``model/`` (one sub-directory per party) into ``directory``."""
+    result.estimator.save(directory / "model")
+    write_json(result.report, directory / "report.json")

@@ -21,10 +21,11 @@ from riskfed.errors import EncodingOverflowError, format_rows
 FEATURE_FRAC_BITS = 10
 # Partial scores: 2^-24 ≈ 6e-8 in log-odds, far below optimisation noise.
 SCORE_FRAC_BITS = 24
-# Curvature weights s = σ(a)(1 - σ(a)) ∈ (0, 1/4] are exponents of a per-row scalar
-# multiplication, so they are kept short: 2^-8 (at most 64 → six squarings per row).
-CURVATURE_FRAC_BITS = 8
-# Residuals e = s * U + c carry both scales.
+# Expansion coefficients (σ'(a) ∈ (0, 1/4], σ''(a)/2 ∈ [-0.05, 0.05]) are exponents of
+# per-row scalar multiplications, so they stay short: 2^-12 (at most 10 bits, about 13
+# modular multiplications per row), fine enough for applicants with a 1 % default risk.
+CURVATURE_FRAC_BITS = 12
+# Residuals e = s*U + t*V + c carry score × coefficient scale.
 RESIDUAL_FRAC_BITS = SCORE_FRAC_BITS + CURVATURE_FRAC_BITS
 # Partial scores used only for the aggregate training loss.
 LOSS_FRAC_BITS = 12
@@ -33,8 +34,12 @@ LOSS_FRAC_BITS = 12
 PARTIAL_SCORE_BOUND_BITS = 10
 # At most 63 fintechs plus the bank contribute to a residual.
 MAX_PARTIES_BITS = 6
-# |e| = |c + s U| ≤ 1 + 2^10/4 + (parties * 2^10)/4, as a scaled integer.
-RESIDUAL_BOUND_BITS = PARTIAL_SCORE_BOUND_BITS + MAX_PARTIES_BITS + 1 + RESIDUAL_FRAC_BITS
+# Squared partial scores V = u^2 (second-order expansion), at 2^-24 and below 2^20.
+SQUARE_BOUND_BITS = 2 * PARTIAL_SCORE_BOUND_BITS + SCORE_FRAC_BITS
+# |e| = |c + s U + t V| ≤ (1 + 2^10/4) + 2^6·2^10/4 + 0.05·2^6·2^20 < 2^23 in log-odds
+# units (|s| ≤ 1/4, |t| ≤ 0.05, at most 2^6 fintechs), so below 2^59 as a scaled integer —
+# and int64 arithmetic on it stays exact.
+RESIDUAL_BOUND_BITS = 2 * PARTIAL_SCORE_BOUND_BITS + MAX_PARTIES_BITS - 3 + RESIDUAL_FRAC_BITS
 # Largest standardised feature magnitude, in standard deviations: 2^15 leaves any real
 # outlier representable while bounding the gradient.
 FEATURE_BOUND_BITS = 15 + FEATURE_FRAC_BITS

@@ -29,10 +29,11 @@ from riskfed.errors import InvalidCiphertextError, ProtocolError, format_rows
 
 mpz = gmpy2.mpz
 
-# Table memory per key and process is windows * 2^window * |n^2| bytes; 12 bits gives
-# ≈ 86 multiplications per encryption for ≈ 180 MB at 2048 bits, the best rate that
-# still fits comfortably in one worker's memory.
-_TABLE_BUDGET_BYTES = 200 * 2**20
+# Table memory per key and process is windows * 2^window * |n^2| bytes. 11 bits gives
+# ≈ 94 multiplications per encryption for ≈ 105 MB at 2048 bits. Larger tables are a
+# few per cent faster but push a worker past loky's 300 MB "memory leak" threshold, and a
+# restarted worker must rebuild its table.
+_TABLE_BUDGET_BYTES = 128 * 2**20
 _MIN_PARALLEL_ITEMS = 256
 
 
@@ -88,10 +89,9 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
         tables.append(tuple(row))
         base = row[-1] * base % n2  # base^(2^window)
     table = _FixedBase(n=n_mpz, n2=n2, window=window, tables=tuple(tables))
-    # One key per session is the norm; keep at most two so long-lived workers do not
+    # One key per session: keep only the latest table so long-lived workers do not
     # accumulate tables of keys that are no longer used.
-    if len(_TABLE_CACHE) >= 2:
-        _TABLE_CACHE.pop(next(iter(_TABLE_CACHE)))
+    _TABLE_CACHE.clear()
     _TABLE_CACHE[key] = table
     return table
 
@@ -175,16 +175,15 @@ def _scalar_mul_chunk(n2, ciphertexts: Sequence, scalars: list[int]) -> list:
 
 
 def scalar_mul(public_key: PublicKey, ciphertexts: Sequence, scalars: Sequence[int] | np.ndarray, *, n_jobs: int = 1) -> list:
-    """``[[k_i * a_i]] = c_i^{k_i}`` for small non-negative integers ``k_i``.
+    """``[[k_i * a_i]] = c_i^{k_i}`` for small signed integers ``k_i``.
 
-    Short exponents (the curvature weights are at most 6 bits) make this a handful of
-    squarings per element; large vectors are split across workers.
+    Short exponents (expansion coefficients have at most 10 bits) make this a dozen
+    multiplications per element; a negative ``k`` inverts the ciphertext once. Large
+    vectors are split across workers.
     """
     ks = scalars.tolist() if isinstance(scalars, np.ndarray) else list(scalars)
     if len(ks) != len(ciphertexts):
         raise ValueError("scalar_mul needs one scalar per ciphertext")
-    if ks and min(ks) < 0:
-        raise ValueError("scalar_mul takes non-negative scalars")
     n2 = public_key.n_squared
     cs = list(ciphertexts)
     parts = run_chunks(

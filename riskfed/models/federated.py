@@ -137,7 +137,7 @@ class VerticalLogisticRegression:
         Test-only flag admitting shorter keys.
     psi:
         ``"ecdh"`` (default) or ``"keyed-hash"`` id alignment.
-    learning_rate, optimizer, l2, batch_size, max_epochs, tol, averaging, decay, track_loss:
+    learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss:
         See :class:`~riskfed.roles.local.Hyperparameters`.
     test_size:
         Share of the shared customers held out for evaluation (stratified).
@@ -184,6 +184,7 @@ class VerticalLogisticRegression:
         psi: str = "ecdh",
         learning_rate: float = 1.0,
         optimizer: str = "preconditioned",
+        expansion: str = "bank",
         l2: float = 1e-4,
         batch_size: int = 1024,
         max_epochs: int = 3,
@@ -205,6 +206,7 @@ class VerticalLogisticRegression:
         self.psi = psi
         self.learning_rate = learning_rate
         self.optimizer = optimizer
+        self.expansion = expansion
         self.l2 = l2
         self.batch_size = batch_size
         self.max_epochs = max_epochs
@@ -225,6 +227,7 @@ class VerticalLogisticRegression:
         return Hyperparameters(
             learning_rate=self.learning_rate,
             optimizer=self.optimizer,
+            expansion=self.expansion,
             l2=self.l2,
             batch_size=self.batch_size,
             max_epochs=self.max_epochs,

@@ -25,7 +25,7 @@ Who sends what (B = bank, F = a fintech, C = coordinator)::
     TrainingPlan         B → F, C   training rows, hyper-parameters, epochs
     PlanAccepted         F → B      how many gradient slots the fintech will send
     BatchRequest         B → F      row positions of one mini-batch
-    EncryptedScores      F → B      [[u_k]] for the batch rows
+    EncryptedScores      F → B      [[u_k]] (and [[u_k^2]]) for the batch rows
     EncryptedResiduals   B → F      [[e]] for the batch rows
     MaskedGradient       B/F → C    [[g + m]] per feature
     DecryptedMasked      C → B/F    g + m per feature
@@ -160,6 +160,7 @@ class BatchRequest(Message):
 @dataclass(frozen=True)
 class EncryptedScores(Message):
     ciphertexts: bytes = b""
+    squares: bytes = b""
     count: int = 0
     key_fingerprint: str = ""
     STEP: ClassVar[str] = "encrypted_scores"

@@ -72,6 +72,9 @@ from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
     batch_loss,
+    make_batches,
+    needs_loss_shares,
+    needs_squares,
     draw_masks,
     LOSS_LIFT_BITS,
     plan_residuals,
@@ -377,14 +380,7 @@ class Bank(Role):
     # -- batches ----------------------------------------------------------------------
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
         """Mini-batches of aligned positions for ``epoch`` (seeded; none below the minimum)."""
-        rng = np.random.default_rng([self.seed, epoch])
-        order = rng.permutation(self.train_rows)
-        size = self.hyper.batch_size
-        batches = [order[i : i + size] for i in range(0, len(order), size)]
-        if len(batches) > 1 and len(batches[-1]) < self.hyper.min_batch_size:
-            # Fold a short tail into the previous batch rather than expose a tiny gradient.
-            batches[-2] = np.concatenate([batches[-2], batches.pop()])
-        return batches
+        return make_batches(self.train_rows, self.seed, epoch, self.hyper)
 
     def batch_requests(self, epoch: int, batch: int, rows: np.ndarray) -> list[BatchRequest]:
         rnd = round_of(epoch, batch)
@@ -406,22 +402,38 @@ class Bank(Role):
         self.check_round(msg, self._batch["round"])
         self._check_fp(msg, msg.key_fingerprint)
         rows = self._batch["rows"]
-        self._enc_scores[msg.sender] = paillier.from_bytes(self.public_key, msg.ciphertexts, count=len(rows), party=msg.sender)
+        scores = paillier.from_bytes(self.public_key, msg.ciphertexts, count=len(rows), party=msg.sender)
+        squares = None
+        if needs_squares(self.hyper.expansion):
+            squares = paillier.from_bytes(self.public_key, msg.squares, count=len(rows), party=msg.sender)
+        self._enc_scores[msg.sender] = (scores, squares)
         return []
 
     def residual_messages(self) -> list[EncryptedResiduals]:
-        """``[[e_i]] = [[U_i]]^{s_i} ⊕ c_i`` with ``[[U]] = Σ_k [[u_k]]`` (see :mod:`riskfed.roles.local`)."""
+        """``[[e_i]] = [[U_i]]^{s_i} · [[V_i]]^{t_i} ⊕ c_i`` (see :mod:`riskfed.roles.local`)."""
         missing = [f for f in self.fintechs if f not in self._enc_scores]
         if missing:
             raise ProtocolError(f"bank: no encrypted scores from {', '.join(missing)} this round.", party=missing[0])
         rows = self._batch["rows"]
         u_b = self.local.partial_scores(rows)
         plan = plan_residuals(u_b, self.y_aligned[rows], self.hyper.expansion)
-        partner_sum = paillier.add_encrypted(self.public_key, *(self._enc_scores[f] for f in self.fintechs))
-        scaled = paillier.scalar_mul(self.public_key, partner_sum, plan.s_q, n_jobs=self.n_jobs)
-        residuals = paillier.add_plain(self.public_key, scaled, plan.c_q)
+        partner_sum = paillier.add_encrypted(self.public_key, *(self._enc_scores[f][0] for f in self.fintechs))
+        terms = paillier.scalar_mul(self.public_key, partner_sum, plan.s_q, n_jobs=self.n_jobs)
+        square_sum = None
+        if plan.t_q is not None:
+            # V = Σ_k u_k^2: with several fintechs the cross terms of U^2 are left out.
+            square_sum = paillier.add_encrypted(self.public_key, *(self._enc_scores[f][1] for f in self.fintechs))
+            second = paillier.scalar_mul(self.public_key, square_sum, plan.t_q, n_jobs=self.n_jobs)
+            terms = paillier.add_encrypted(self.public_key, terms, second)
+        residuals = paillier.add_plain(self.public_key, terms, plan.c_q)
         self._enc_scores = {}
-        self._batch.update(residuals=residuals, plan=plan, partner_sum=partner_sum if self.hyper.track_loss else None)
+        track = self.hyper.track_loss
+        self._batch.update(
+            residuals=residuals,
+            plan=plan,
+            partner_sum=partner_sum if track else None,
+            square_sum=square_sum if track else None,
+        )
         blob = paillier.to_bytes(self.public_key, residuals)
         self.done("encrypted_scores")
         self.expect("batch_done", *self.fintechs)
@@ -441,7 +453,7 @@ class Bank(Role):
 
     def _on_batch_done(self, msg: BatchDone):
         self.check_round(msg, self._batch["round"])
-        if self.hyper.track_loss:
+        if self.hyper.track_loss and needs_loss_shares(self.hyper.expansion):
             self._check_fp(msg, msg.key_fingerprint)
             self._loss_shares[msg.sender] = paillier.from_bytes(self.public_key, msg.loss_share, count=1, party=msg.sender)[0]
         else:
@@ -458,9 +470,14 @@ class Bank(Role):
         track = self.hyper.track_loss
         exps = self.local.exponents(rows, plan.b_q if track else None)
         sums = multiexp(self.public_key, self._batch["residuals"], exps, n_jobs=self.n_jobs)
-        if track:
-            # Aggregate loss: Σ_k Σ u_k e (fintech shares) + Σ (u_B - a) e (own column, zero
-            # with the bank anchor) + Σ (σ(a) - y) U lifted to the same scale.
+        if track and plan.t_q is not None:
+            # Aggregate second-order loss: 2 Σ (σ(a) - y) U + Σ σ'(a) V (see batch_loss).
+            over_u = multiexp(self.public_key, self._batch["partner_sum"], 2 * plan.cprime_q.reshape(-1, 1), n_jobs=1)[0]
+            over_v = multiexp(self.public_key, self._batch["square_sum"], plan.s_q.reshape(-1, 1), n_jobs=1)[0]
+            sums.append(paillier.add_encrypted(self.public_key, [over_u], [over_v])[0])
+        elif track:
+            # Aggregate first-order loss: Σ_k Σ u_k e (fintech shares) + Σ (u_B - a) e (own
+            # column, zero with the bank anchor) + Σ (σ(a) - y) U lifted to the same scale.
             over_u = multiexp(self.public_key, self._batch["partner_sum"], plan.cprime_q.reshape(-1, 1), n_jobs=1)[0]
             lifted = gmpy2.powmod(over_u, 1 << LOSS_LIFT_BITS, self.public_key.n_squared)
             shares = [[self._loss_shares[f]] for f in self.fintechs]
@@ -470,7 +487,7 @@ class Bank(Role):
         masks = draw_masks(len(sums), mask_bits(len(rows)))
         # Mask before sending: the coordinator must not see the gradient or the loss.
         masked = paillier.add_plain(self.public_key, sums, masks)
-        self._batch.update(masks=masks, residuals=None, partner_sum=None)
+        self._batch.update(masks=masks, residuals=None, partner_sum=None, square_sum=None)
         self.done("batch_done")
         self.expect("decrypted_masked", COORDINATOR)
         return self.reply(

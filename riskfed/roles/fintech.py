@@ -69,7 +69,10 @@ from riskfed.roles.local import (
     draw_masks,
     encode_loss_partial,
     encode_partial,
+    encode_square,
     mask_bits,
+    needs_loss_shares,
+    needs_squares,
     quantize_features,
 )
 
@@ -262,21 +265,25 @@ class Fintech(Role):
         if not self._train_set[rows].all():
             raise ProtocolError(f"{self.name}: the batch includes rows outside the training set.", party=BANK)
         u = self._local.partial_scores(rows)
-        encoded = encode_partial(u, party=self.name)
-        cts = paillier.encrypt(self.public_key, encoded, n_jobs=self.n_jobs)
+        plain = encode_partial(u, party=self.name)
+        squares = needs_squares(self.hyper.expansion)
+        if squares:
+            plain = np.concatenate([plain, encode_square(u, party=self.name)])
+        # One call for both vectors keeps every core busy.
+        cts = paillier.encrypt(self.public_key, plain, n_jobs=self.n_jobs)
         self._round = msg.round
-        self._pending = {
-            "rows": rows,
-            "loss_exp": encode_loss_partial(u, party=self.name) if self.hyper.track_loss else None,
-        }
+        track = self.hyper.track_loss and needs_loss_shares(self.hyper.expansion)
+        self._pending = {"rows": rows, "loss_exp": encode_loss_partial(u, party=self.name) if track else None}
         self.expect("encrypted_residuals", BANK)
+        n = len(rows)
         return [
             self.reply(
                 EncryptedScores,
                 BANK,
                 msg.round,
-                ciphertexts=paillier.to_bytes(self.public_key, cts),
-                count=len(cts),
+                ciphertexts=paillier.to_bytes(self.public_key, cts[:n]),
+                squares=paillier.to_bytes(self.public_key, cts[n:]) if squares else b"",
+                count=n,
                 key_fingerprint=self.public_key.fingerprint,
             )
         ]
