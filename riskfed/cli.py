@@ -62,7 +62,8 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--key-bits", type=int, default=DEFAULT_KEY_BITS, help="Paillier key size (default 2048; 3072 for long-lived models)")
     g.add_argument("--psi", choices=("ecdh", "keyed-hash"), default="ecdh", help="id alignment (default ecdh; keyed-hash is faster but lets a key holder test guesses of the other side's ids)")
     g.add_argument("--test-size", type=_open_fraction, default=0.3, help="holdout share of the shared customers (default 0.3)")
-    g.add_argument("--epochs", type=_positive_int, default=3, help="maximum epochs (default 3; training stops earlier when the model settles)")
+    g.add_argument("--epochs", type=_positive_int, default=5, help="maximum epochs (default 5; training stops once the scores move by less than --tol of their spread in an epoch)")
+    g.add_argument("--tol", type=float, default=0.1, help="convergence tolerance (default 0.1)")
     g.add_argument("--batch-size", type=_positive_int, default=1024, help="rows per mini-batch (default 1024, minimum 256)")
     g.add_argument("--learning-rate", type=float, default=1.0, help="step size (default 1.0)")
     g.add_argument("--l2", type=float, default=1e-4, help="L2 penalty on standardised weights (default 1e-4)")
@@ -86,6 +87,7 @@ def _estimator(args):
         l2=args.l2,
         batch_size=args.batch_size,
         max_epochs=args.epochs,
+        tol=args.tol,
         expansion=args.expansion,
         test_size=args.test_size,
         random_state=args.seed,

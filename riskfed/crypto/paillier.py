@@ -214,6 +214,45 @@ def add_scalars(public_key: PublicKey, ciphertexts: Sequence) -> object:
     return acc
 
 
+def slots_per_ciphertext(public_key: PublicKey, slot_bits: int) -> int:
+    """How many ``slot_bits``-wide non-negative values one plaintext holds without overflow."""
+    return max(1, (public_key.key_bits - 2) // slot_bits)
+
+
+def pack(public_key: PublicKey, ciphertexts: Sequence, slot_bits: int) -> list:
+    """Pack encrypted non-negative values ``v_j < 2^slot_bits`` into few ciphertexts.
+
+    ``[[Σ_j v_j 2^(slot_bits·j)]]`` by Horner's rule: ``slot_bits`` squarings per packed
+    value, against a full decryption (two 1024-bit exponentiations) saved for each.
+    Used for masked gradients, so the coordinator decrypts a handful of values per round.
+    """
+    n2 = public_key.n_squared
+    per = slots_per_ciphertext(public_key, slot_bits)
+    out = []
+    for start in range(0, len(ciphertexts), per):
+        group = list(ciphertexts[start : start + per])
+        acc = group[-1]
+        for c in reversed(group[:-1]):
+            for _ in range(slot_bits):
+                acc = acc * acc % n2
+            acc = acc * c % n2
+        out.append(acc)
+    return out
+
+
+def unpack(values: Sequence[int], count: int, slot_bits: int, public_key: PublicKey) -> list[int]:
+    """Split decrypted packed plaintexts back into ``count`` slot values."""
+    per = slots_per_ciphertext(public_key, slot_bits)
+    mask = (1 << slot_bits) - 1
+    out: list[int] = []
+    for v in values:
+        v = int(v)
+        for _ in range(min(per, count - len(out))):
+            out.append(v & mask)
+            v >>= slot_bits
+    return out
+
+
 def decrypt(private_key: PrivateKey, ciphertexts: Sequence, *, signed: bool = True) -> list[int]:
     """Decrypt with phe's CRT implementation; map residues above ``n/2`` to negatives."""
     n = int(private_key.public_key.n)

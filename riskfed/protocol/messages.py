@@ -30,7 +30,7 @@ Who sends what (B = bank, F = a fintech, C = coordinator)::
     MaskedGradient       B/F → C    [[g + m]] per feature
     DecryptedMasked      C → B/F    g + m per feature
     BatchDone            F → B      [[loss share]] (optional) after the fintech updated
-    EpochReport          F → B      squared norms of the fintech's weight change/weights
+    EpochReport          F → B      mean squares of the fintech's score change and scores
     TrainingStop         B → F, C   converged / epochs exhausted
     ScoreRequest         B → F      aligned rows, positions in the fintech's PSI list,
                                     or keyed-hash digests of applicants
@@ -201,8 +201,8 @@ class BatchDone(Message):
 @dataclass(frozen=True)
 class EpochReport(Message):
     epoch: int = 0
-    weight_change_sq: float = 0.0
-    weight_norm_sq: float = 0.0
+    score_change_sq: float = 0.0
+    score_norm_sq: float = 0.0
     STEP: ClassVar[str] = "epoch_report"
 
 

@@ -11,7 +11,7 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   the training plan and ``[[g_B + m_B]]`` (its masked gradient and the masked aggregate
   loss).
 * **Receives** double-blinded points / digests, ``[[u_k]]`` (encrypted: unreadable without
-  the private key), encrypted loss shares, squared norms of each fintech's weight change,
+  the private key), encrypted loss shares, mean squares of each fintech's score change and scores per epoch,
   its own masked gradient decrypted, and — at evaluation and scoring time only —
   plaintext partial scores ``u_k`` of the rows it scores.
 * **Learns** the intersection, its own gradients, the aggregate training loss per batch
@@ -35,7 +35,6 @@ from riskfed.alignment.index import AlignedIndex, intersect_all, match_positions
 from riskfed.alignment.keyed_hash import keyed_digests, new_shared_key
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto import paillier
-from riskfed.crypto.encoding import from_residue
 from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
 from riskfed.crypto.multiexp import multiexp
 from riskfed.data.preprocess import Preprocessor
@@ -67,7 +66,7 @@ from riskfed.protocol.messages import (
     TrainingStop,
     round_of,
 )
-from riskfed.roles.base import Role, public_key_from, unpack_ints
+from riskfed.roles.base import Role, public_key_from, unmask_packed
 from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
@@ -75,6 +74,8 @@ from riskfed.roles.local import (
     make_batches,
     needs_loss_shares,
     needs_squares,
+    packed_count,
+    packing_slot_bits,
     draw_masks,
     LOSS_LIFT_BITS,
     plan_residuals,
@@ -364,7 +365,9 @@ class Bank(Role):
         if missing:
             raise ProtocolError(f"bank: {', '.join(missing)} did not accept the training plan.", party=missing[0])
         self.done("plan_accepted")
-        bank_slots = self.local.weights.size + (1 if self.hyper.track_loss else 0)
+        bank_slots = packed_count(
+            self.local.weights.size + (1 if self.hyper.track_loss else 0), self.public_key.key_bits, self.hyper
+        )
         hyper = self.hyper.to_dict() | {"slots": {BANK: bank_slots, **self._slots}}
         self.expect("ack", COORDINATOR)
         return self.reply(
@@ -486,7 +489,9 @@ class Bank(Role):
             sums.append(total[0])
         masks = draw_masks(len(sums), mask_bits(len(rows)))
         # Mask before sending: the coordinator must not see the gradient or the loss.
-        masked = paillier.add_plain(self.public_key, sums, masks)
+        masked = paillier.pack(
+            self.public_key, paillier.add_plain(self.public_key, sums, masks), packing_slot_bits(self.hyper)
+        )
         self._batch.update(masks=masks, residuals=None, partner_sum=None, square_sum=None)
         self.done("batch_done")
         self.expect("decrypted_masked", COORDINATOR)
@@ -502,9 +507,7 @@ class Bank(Role):
     def _on_decrypted(self, msg: DecryptedMasked):
         self.check_round(msg, self._batch["round"])
         masks = self._batch["masks"]
-        n = int(self.public_key.n)
-        values = unpack_ints(msg.values, len(masks), (self.public_key.key_bits + 7) // 8, party=COORDINATOR)
-        sums = [from_residue(v - m, n) for v, m in zip(values, masks)]
+        sums = unmask_packed(self.public_key, msg, masks, self.hyper)
         rows = self._batch["rows"]
         n_weights = self.local.weights.size
         self.local.apply_gradient(sums[:n_weights], len(rows))
@@ -524,9 +527,9 @@ class Bank(Role):
         return [self.reply(EpochEnd, f, round_of(epoch, 999_999), epoch=epoch) for f in self.fintechs]
 
     def _on_epoch_report(self, msg: EpochReport):
-        if not (np.isfinite(msg.weight_change_sq) and np.isfinite(msg.weight_norm_sq)):
-            raise ProtocolError(f"{msg.sender} reported a non-finite weight norm.", party=msg.sender)
-        self._reports[msg.sender] = (msg.weight_change_sq, msg.weight_norm_sq)
+        if not all(np.isfinite(v) and v >= 0 for v in (msg.score_change_sq, msg.score_norm_sq)):
+            raise ProtocolError(f"{msg.sender} reported an invalid epoch summary.", party=msg.sender)
+        self._reports[msg.sender] = (msg.score_change_sq, msg.score_norm_sq)
         return []
 
     def finish_epoch(self, epoch: int, losses: list[float]) -> dict:

@@ -111,3 +111,19 @@ def check_positions(positions, size: int, *, party: str, what: str) -> None:
         raise ProtocolError(f"{party} sent {what} outside 0..{size - 1}.", party=party)
     if np.unique(positions).size != positions.size:
         raise ProtocolError(f"{party} sent repeated {what}.", party=party)
+
+
+def unmask_packed(public_key, message, masks: list[int], hyper) -> list[int]:
+    """Unpack the coordinator's decryptions and remove this party's masks: exact ``g_j``."""
+    from riskfed.crypto import paillier
+    from riskfed.roles.local import packing_slot_bits
+
+    width = (public_key.key_bits + 7) // 8
+    values = unpack_ints(message.values, message.count, width, party=message.sender)
+    slots = paillier.unpack(values, len(masks), packing_slot_bits(hyper), public_key)
+    if len(slots) != len(masks):
+        raise ProtocolError(
+            f"{message.sender} returned {len(slots)} values for {len(masks)} masked slots.", party=message.sender
+        )
+    # g + m was never reduced mod n (both parts are far below n), so subtraction is exact.
+    return [v - m for v, m in zip(slots, masks)]

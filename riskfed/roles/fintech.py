@@ -10,8 +10,8 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   coordinator's key — and scoring requests. From the coordinator: the public key and
   ``g_k + m_k``, its own masked gradient.
 * **Sends** to the bank: double-blinded points and its own blinded ids (or keyed
-  digests), ``[[u_k]]`` per batch (encrypted), an encrypted loss share, the squared norm
-  of its weight change per epoch, and — at scoring time only — plaintext partial scores
+  digests), ``[[u_k]]`` per batch (encrypted), an encrypted loss share, the mean squares of
+  its score change and scores per epoch, and — at scoring time only — plaintext partial scores
   ``u_k`` for the rows the bank asks about. To the coordinator: ``[[g_k + m_k]]``.
 * **Learns** the intersection (which of its customers the bank shares) and its own
   gradients (hence the minimum batch size). Never labels, bank features or weights, or
@@ -28,7 +28,6 @@ from riskfed.alignment.ecdh import EcdhKey
 from riskfed.alignment.keyed_hash import keyed_digests
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto import paillier
-from riskfed.crypto.encoding import from_residue
 from riskfed.crypto.keys import check_key_bits
 from riskfed.crypto.multiexp import multiexp
 from riskfed.data.preprocess import Preprocessor
@@ -62,7 +61,7 @@ from riskfed.protocol.messages import (
     TrainingStop,
     round_of,
 )
-from riskfed.roles.base import Role, check_positions, public_key_from, unpack_ints
+from riskfed.roles.base import Role, check_positions, public_key_from, unmask_packed
 from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
@@ -72,6 +71,8 @@ from riskfed.roles.local import (
     encode_square,
     mask_bits,
     needs_loss_shares,
+    packed_count,
+    packing_slot_bits,
     needs_squares,
     quantize_features,
 )
@@ -247,8 +248,9 @@ class Fintech(Role):
         self.expect("batch_request", BANK)
         self.expect("epoch_end", BANK)
         self.expect("training_stop", BANK)
-        slots = self._local.n_features
-        return [self.reply(PlanAccepted, BANK, msg.round, slots=slots, features=slots)]
+        n_feat = self._local.n_features
+        slots = packed_count(n_feat, self.public_key.key_bits, self.hyper)
+        return [self.reply(PlanAccepted, BANK, msg.round, slots=slots, features=n_feat)]
 
     def _on_batch(self, msg: BatchRequest):
         self.check_round(msg, round_of(msg.epoch, msg.batch))
@@ -299,8 +301,11 @@ class Fintech(Role):
         sums = multiexp(self.public_key, residuals, exps, n_jobs=self.n_jobs)
         n_feat = self._local.n_features
         masks = draw_masks(n_feat, mask_bits(len(rows)))
-        # Mask before sending: the coordinator must never see the raw gradient.
-        masked = paillier.add_plain(self.public_key, sums[:n_feat], masks)
+        # Mask before sending: the coordinator must never see the raw gradient. Packing
+        # several masked values per ciphertext saves the coordinator decryptions.
+        masked = paillier.pack(
+            self.public_key, paillier.add_plain(self.public_key, sums[:n_feat], masks), packing_slot_bits(self.hyper)
+        )
         loss_share = b""
         if loss_exp is not None:
             # Σ_i u_k,i e_i, still encrypted: only the bank's aggregate is ever decrypted.
@@ -323,8 +328,7 @@ class Fintech(Role):
         self.check_round(msg, self._round)
         n = int(self.public_key.n)
         masks = self._pending["masks"]
-        values = unpack_ints(msg.values, len(masks), (self.public_key.key_bits + 7) // 8, party=COORDINATOR)
-        sums = [from_residue(v - m, n) for v, m in zip(values, masks)]
+        sums = unmask_packed(self.public_key, msg, masks, self.hyper)
         self._local.apply_gradient(sums, len(self._pending["rows"]))
         self.done("decrypted_masked")
         share = self._pending["loss_share"]
@@ -333,7 +337,7 @@ class Fintech(Role):
 
     def _on_epoch_end(self, msg: EpochEnd):
         change, norm = self._local.end_epoch()
-        return [self.reply(EpochReport, BANK, msg.round, epoch=msg.epoch, weight_change_sq=change, weight_norm_sq=norm)]
+        return [self.reply(EpochReport, BANK, msg.round, epoch=msg.epoch, score_change_sq=change, score_norm_sq=norm)]
 
     def _on_stop(self, msg: TrainingStop):
         self.weights = self._local.final_weights.copy()

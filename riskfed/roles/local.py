@@ -85,8 +85,9 @@ class Hyperparameters:
         Rows per mini-batch; at least ``min_batch_size`` so a party's own gradient does not
         expose individual labels.
     max_epochs, tol:
-        Stop after ``max_epochs`` or when the averaged weights move less than ``tol``
-        (relative) over an epoch.
+        Stop after ``max_epochs``, or once the model's scores moved by less than ``tol``
+        of their spread over an epoch (root mean square change of the partial scores over
+        their root mean square, summed over parties; never before the second epoch).
     averaging:
         Return the running average of the iterates (Polyak–Ruppert).
     track_loss:
@@ -105,8 +106,8 @@ class Hyperparameters:
     expansion: str = "bank"
     l2: float = 1e-4
     batch_size: int = 1024
-    max_epochs: int = 3
-    tol: float = 0.02
+    max_epochs: int = 5
+    tol: float = 0.1
     averaging: bool = True
     track_loss: bool = True
     momentum: float = 0.9
@@ -161,6 +162,19 @@ def gradient_bound_bits(batch_rows: int) -> int:
 def mask_bits(batch_rows: int) -> int:
     """Mask width: the gradient bound plus 80 bits of statistical hiding."""
     return gradient_bound_bits(batch_rows) + STATISTICAL_SECURITY_BITS
+
+
+def packing_slot_bits(hyper: "Hyperparameters") -> int:
+    """Slot width for packed masked values: the mask width of the largest possible batch
+    (a folded tail makes a batch up to ``batch_size + min_batch_size`` rows) plus one bit,
+    because ``g + m`` may exceed ``2^mask_bits`` by at most ``|g|``."""
+    return mask_bits(hyper.batch_size + hyper.min_batch_size) + 1
+
+
+def packed_count(values: int, key_bits: int, hyper: "Hyperparameters") -> int:
+    """Ciphertexts a party sends the coordinator for ``values`` masked values."""
+    per = max(1, (key_bits - 2) // packing_slot_bits(hyper))
+    return -(-values // per)
 
 
 def quantize_features(X: np.ndarray, *, party: str, columns: list[str]) -> np.ndarray:
@@ -328,6 +342,7 @@ class LocalModel:
         self.velocity = np.zeros(width)
         self.second = np.zeros(width)
         self._epoch_start = self.average.copy()
+        self._gram = None
         self._precond = None
         if self.hyper.optimizer == "preconditioned":
             X = self.design(self.train_rows)
@@ -400,11 +415,20 @@ class LocalModel:
         return self.average if self.hyper.averaging else self.weights
 
     def end_epoch(self) -> tuple[float, float]:
-        """Squared norms of the model's change over the epoch and of the model itself."""
+        """How far this party's scores moved over the epoch, and their size.
+
+        Returns ``(Δw^T G Δw, w^T G w)`` with ``G`` the Gram matrix of the party's own
+        training rows: the mean squared change of its partial scores and their mean square.
+        Scores, unlike raw weights, do not count shifts between correlated features that
+        cancel out. Both numbers are aggregates over all training rows.
+        """
+        if self._gram is None:
+            X = self.design(self.train_rows)
+            self._gram = X.T @ X / len(X)
         current = self.final_weights
-        change = float(np.sum((current - self._epoch_start) ** 2))
+        delta = current - self._epoch_start
         self._epoch_start = current.copy()
-        return change, float(np.sum(current**2))
+        return float(delta @ self._gram @ delta), float(current @ self._gram @ current)
 
 
 def make_batches(train_rows: np.ndarray, seed: int, epoch: int, hyper: Hyperparameters) -> list[np.ndarray]:
