@@ -1,0 +1,99 @@
+"""Paillier kernels: riskfed next to python-paillier (phe), in one process.
+
+Prints throughput and the riskfed/phe ratio for encryption (one core and all cores),
+encrypted gradient terms (Σ_i c_i^{x_ij}), plaintext addition and decryption. The
+machine is shared and noisy: read the ratios, not the absolute numbers.
+
+    python benchmarks/bench_kernels.py [--key-bits 2048] [--n 4000] [--rows 4096] [--features 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import numpy as np
+from phe import paillier as phe_paillier
+
+from riskfed.crypto import paillier
+from riskfed.crypto.keys import generate_keypair
+from riskfed.crypto.multiexp import multiexp
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--key-bits", type=int, default=2048)
+    ap.add_argument("--n", type=int, default=4000, help="values to encrypt")
+    ap.add_argument("--rows", type=int, default=4096, help="rows of the gradient multi-exponentiation")
+    ap.add_argument("--features", type=int, default=16, help="columns of the gradient multi-exponentiation")
+    ap.add_argument("--phe-n", type=int, default=300, help="values for the (slow) phe reference")
+    args = ap.parse_args()
+
+    pk, sk = generate_keypair(args.key_bits, allow_insecure_key=args.key_bits < 2048)
+    phe_pk = pk.to_phe()
+    rng = random.Random(0)
+    values = [rng.randrange(-(2**40), 2**40) for _ in range(args.n)]
+    print(f"riskfed kernels vs phe {getattr(phe_paillier, '__version__', '')} — {args.key_bits}-bit key")
+    rows = []
+
+    # Encryption: phe.encrypt of raw integers vs riskfed DJN fixed-base (table warm).
+    _, t_phe = timed(lambda: [phe_pk.raw_encrypt(v % pk.n) for v in values[: args.phe_n]])
+    r_phe = rate(args.phe_n, t_phe)
+    _, t_build = timed(lambda: paillier.fixed_base_table(pk.n, pk.h_s, paillier.choose_window(pk)))
+    cts, t_one = timed(lambda: paillier.encrypt(pk, values, n_jobs=1))
+    paillier.encrypt(pk, values[:600], n_jobs=-1)  # warm the workers' tables
+    _, t_all = timed(lambda: paillier.encrypt(pk, values, n_jobs=-1))
+    rows.append(("encryption, 1 core", rate(args.n, t_one), r_phe))
+    rows.append(("encryption, all cores", rate(args.n, t_all), r_phe))
+    print(f"  fixed-base table build: {t_build:.2f} s once per key and process (window {paillier.choose_window(pk)} bits)")
+
+    # Gradient terms: phe ciphertext × scalar, summed, vs bucket multi-exponentiation.
+    X = np.random.default_rng(0).integers(-(2**14), 2**14, size=(args.rows, args.features))
+    base = (cts * (args.rows // len(cts) + 1))[: args.rows]
+    phe_cts = [phe_paillier.EncryptedNumber(phe_pk, int(c), 0) for c in base[: args.phe_n]]
+    col = X[: args.phe_n, 0].tolist()
+
+    def phe_terms():
+        acc = phe_cts[0] * col[0]
+        for c, x in zip(phe_cts[1:], col[1:]):
+            acc = acc + c * x
+        return acc
+
+    _, t_phe_terms = timed(phe_terms)
+    r_phe_terms = rate(args.phe_n, t_phe_terms)
+    _, t_me1 = timed(lambda: multiexp(pk, base, X, n_jobs=1))
+    _, t_me = timed(lambda: multiexp(pk, base, X, n_jobs=-1))
+    terms = args.rows * args.features
+    rows.append(("gradient terms Σ c^x, 1 core", rate(terms, t_me1), r_phe_terms))
+    rows.append(("gradient terms Σ c^x, all cores", rate(terms, t_me), r_phe_terms))
+
+    # Plaintext addition.
+    _, t_add = timed(lambda: paillier.add_plain(pk, cts, values))
+    phe_enc = [phe_paillier.EncryptedNumber(phe_pk, int(c), 0) for c in cts[: args.phe_n]]
+    _, t_phe_add = timed(lambda: [c._add_scalar(v) if hasattr(c, "_add_scalar") else c + v for c, v in zip(phe_enc, values)])
+    rows.append(("plaintext addition", rate(args.n, t_add), rate(args.phe_n, t_phe_add)))
+
+    # Decryption (both CRT through phe's key; riskfed decrypts only packed masked values).
+    few = cts[:200]
+    _, t_dec = timed(lambda: paillier.decrypt(sk, few))
+    _, t_phe_dec = timed(lambda: [sk.phe.raw_decrypt(int(c)) for c in few])
+    rows.append(("decryption", rate(len(few), t_dec), rate(len(few), t_phe_dec)))
+
+    print(f"{'kernel':<34}{'riskfed /s':>14}{'phe /s':>12}{'ratio':>9}")
+    for name, ours, ref in rows:
+        print(f"{name:<34}{ours:>14,.0f}{ref:>12,.0f}{ours / ref:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
