@@ -128,6 +128,16 @@ def _validate_labels(series: pd.Series, party: str, column: str, ids: pd.Series)
     return labels
 
 
+def _as_text(series: pd.Series) -> pd.Series:
+    """Categorical values as Python strings (object dtype), missing kept as NaN."""
+    out = series.astype(object)
+    present = out.notna().to_numpy()
+    values = out.to_numpy(dtype=object, copy=True)
+    values[present] = values[present].astype(str)
+    values[~present] = np.nan
+    return pd.Series(values, index=series.index, dtype=object)
+
+
 def _validate_feature(
     series: pd.Series, party: str, column: str, ids: pd.Series, declared_categorical: bool, allow_empty: bool = False
 ) -> tuple[pd.Series, bool]:
@@ -141,7 +151,7 @@ def _validate_feature(
     if pd.api.types.is_bool_dtype(series):
         series = series.astype(np.float64)
     if declared_categorical:
-        return series.map(lambda v: v if pd.isna(v) else str(v)).astype(object), True
+        return _as_text(series), True
     if pd.api.types.is_numeric_dtype(series):
         values = series.astype(np.float64)
     else:
@@ -165,7 +175,7 @@ def _validate_feature(
                     party=party,
                     column=column,
                 )
-            return text.map(lambda v: v if pd.isna(v) else str(v)).astype(object), True
+            return _as_text(text), True
     inf = np.isinf(values.to_numpy())
     if inf.any():
         raise _flagged(party, column, "holds infinite values", inf, ids, series.index)

@@ -356,6 +356,9 @@ class VerticalLogisticRegression:
         self.fintech_tables_ = dict(zip(names, fintech_tables))
         self.fintech_aligned_rows_ = {r.name: r.aligned_rows for r in fintech_roles}
         self.transport_ = transport
+        # Every party's role object (in-memory only): for audits, benchmarks and the
+        # plaintext-twin tests, never for production use of another party's state.
+        self.roles_ = {bank_role.name: bank_role, **{r.name: r for r in fintech_roles}}
         return self
 
     def _check_fitted(self) -> None:

@@ -164,6 +164,7 @@ class ScoringSession:
         t0 = time.perf_counter()
         table = self._validate(frame)
         norm = self.model.normalization.apply(table.ids, party=BANK, column=self.id_column)
+        self.last_normalized_ids = norm
         X = self.pre.transform(table.features)
         for col, count in self.pre.last_unseen.items():
             self.summary.unseen_categories[col] = self.summary.unseen_categories.get(col, 0) + count
@@ -326,7 +327,7 @@ def score_file(
                 raise MissingColumnError(f"bank: the id column {id_column!r} is not in {str(applicants_path)!r}.", party=BANK, column=id_column)
             scored = session.score_frame(chunk)
             # Duplicates within a chunk are caught by normalisation; across chunks here.
-            keys = session.model.normalization.apply(scored[id_column].to_numpy(dtype=object), party=BANK, column=id_column)
+            keys = session.last_normalized_ids
             dup = [k for k in keys.tolist() if k in seen_ids]
             if dup:
                 raise SchemaError(
