@@ -35,22 +35,17 @@ Threat model (semi-honest parties)
 
 Design decisions
 ----------------
-- **Hash to curve.** ``h = SHA-512(b"riskfed-psi-v1" + id.encode("utf-8"))``; the point is
-  libsodium's ``crypto_core_ed25519_from_uniform(h[:32])``: Elligator 2 onto edwards25519,
-  then multiplication by the cofactor 8, so every point lies in the prime-order subgroup
-  (no small-subgroup component for a peer to exploit). This is the single-map, "NU"
-  (``encode_to_curve``) shape of RFC 9380's ``edwards25519_XMD:SHA-512_ELL2_NU_`` —
-  though not byte-compatible with its test vectors (the field element comes from a
-  prefixed SHA-512, not ``expand_message_xmd``). Trade-off, accepted: an NU encoding
-  reaches only about half the points and is not indistinguishable from a random oracle,
-  which the classic DH-PSI proof assumes. The RO variant (two maps and a point addition)
-  costs ~2.3x more and pushes a 1M × 1M PSI past its 2-minute budget on 2 cores; no
-  attack on DH-PSI from the NU encoding's non-uniformity is known to us.
-- **Montgomery form.** The Edwards point ``(x, y)`` is sent to Curve25519 as its
-  u-coordinate ``u = (1 + y) / (1 − y) mod p``, computed here with one batched inversion
-  (Montgomery's trick, ~2 µs per id) because libsodium's
-  ``crypto_sign_ed25519_pk_to_curve25519`` is ~2x slower. ``u`` forgets the sign of
-  ``x``, so ``P`` and ``−P`` coincide: harmless, X25519 only ever sees ``u``.
+- **Hash to curve** is RFC 9380's ``encode_to_curve`` for the suite
+  ``curve25519_XMD:SHA-512_ELL2_NU_`` without its final cofactor clearing:
+  ``expand_message_xmd`` (SHA-512) to a field element, then Elligator 2 onto Curve25519,
+  giving a Montgomery u-coordinate directly (tested against the RFC's Appendix J
+  vectors; production uses riskfed's own domain tag). The cofactor needs no separate
+  step: X25519 clamps every scalar to a multiple of 8, so any small-order component of
+  ``H(x)`` vanishes in the first blinding. Trade-off, accepted: the single-map ("NU")
+  encoding reaches only about half the points and is not indistinguishable from a
+  random oracle, which the classic DH-PSI proof assumes; the two-map RO variant would
+  cost another map and a point addition per id. No attack on DH-PSI from the NU
+  encoding's non-uniformity is known to us.
 - **Exponentiation is X25519** (``cryptography``, i.e. OpenSSL): ``X25519(k, u)`` is the
   u-coordinate of ``clamp(k)·P``. Clamped scalars multiply, so
   ``X25519(a, X25519(b, P)) == X25519(b, X25519(a, P))``. OpenSSL refuses an all-zero
@@ -59,8 +54,9 @@ Design decisions
   for the wire: indexing an ``S32`` array drops trailing zero bytes (about 1 point in
   128 ends in one).
 
-Cost on this machine, single process (``n_jobs=1``): ``hash_to_curve`` ≈ 25 µs per id,
-one X25519 ≈ 33 µs, so ``blind`` ≈ 58 µs and ``reblind`` ≈ 34 µs per id. ``n_jobs``
+Cost on this machine, single process (``n_jobs=1``): ``hash_to_curve`` ≈ 10 µs per id
+(25 µs through libsodium's Edwards map and a conversion, the previous design), one
+X25519 ≈ 33 µs, so ``blind`` ≈ 43 µs and ``reblind`` ≈ 34 µs per id. ``n_jobs``
 splits the work across cores with joblib.
 """
 
@@ -71,13 +67,13 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import gmpy2
 import joblib
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey,
     X25519PublicKey,
 )
-from nacl.bindings import crypto_core_ed25519_from_uniform
 
 from riskfed.errors import (
     AlignmentError,
@@ -90,11 +86,12 @@ from riskfed.errors import (
 SECRET_BYTES = 32  # an X25519 scalar: ~126 bits of security after clamping
 POINT_BYTES = 32  # a Montgomery u-coordinate, little-endian
 
-# Domain separation: riskfed's ids hash to points no other protocol produces, and a
-# future incompatible change bumps the version instead of silently mismatching.
-_DST = b"riskfed-psi-v1"
+# Domain separation tag (RFC 9380 §3.1): riskfed's ids hash to points no other protocol
+# produces, and an incompatible change bumps the version instead of silently mismatching.
+_DST = b"riskfed-psi-v2-with-curve25519_XMD:SHA-512_ELL2_NU_"
 _P = 2**255 - 19
-_Y_MASK = (1 << 255) - 1  # bit 255 of an Edwards encoding is the sign of x, not part of y
+_P_MPZ = gmpy2.mpz(_P)
+_J = gmpy2.mpz(486662)  # Curve25519: v^2 = u^3 + J u^2 + u
 _ZERO_POINT = bytes(POINT_BYTES)
 
 # Below ~5,000 ids a chunk costs less than shipping it to a worker process.
@@ -103,7 +100,7 @@ _CHUNKS_PER_WORKER = 4  # a few chunks per worker evens out stragglers
 
 
 def hash_to_curve(ids: Sequence[str]) -> np.ndarray:
-    """Hash ids to points of Curve25519's prime-order subgroup (Montgomery u-coordinates).
+    """Hash ids to points of Curve25519 (Montgomery u-coordinates, RFC 9380 Elligator 2).
 
     Parameters
     ----------
@@ -265,12 +262,56 @@ class EcdhKey:
 # Module-level functions so joblib's loky workers can import them by name.
 
 
+def _expander(dst: bytes):
+    """RFC 9380 ``expand_message_xmd`` with SHA-512 for 48 output bytes (one field element).
+
+    The first block of the message hash is always 128 zero bytes, so its state is kept
+    and copied per id.
+    """
+    dst_prime = dst + bytes([len(dst)])
+    first = hashlib.sha512(bytes(128))
+    tail = (48).to_bytes(2, "big") + b"\x00" + dst_prime
+    last = b"\x01" + dst_prime
+    sha512 = hashlib.sha512
+
+    def expand(msg: bytes) -> bytes:
+        h = first.copy()
+        h.update(msg + tail)
+        return sha512(h.digest() + last).digest()[:48]
+
+    return expand
+
+
+def map_to_curve_elligator2(us: list) -> list:
+    """RFC 9380 §6.7.1 Elligator 2 onto Curve25519 (``Z = 2``): Montgomery u-coordinates.
+
+    One modular inversion for the whole list (Montgomery's trick) and one Legendre
+    symbol per element. Not constant time: the ids hashed are the hashing party's own,
+    and timing is observable only on its own machine.
+    """
+    den = [1 if t == _P_MPZ - 1 else t + 1 for t in ((2 * u * u) % _P_MPZ for u in us)]
+    prefix = []
+    acc = gmpy2.mpz(1)
+    for d in den:
+        prefix.append(acc)
+        acc = acc * d % _P_MPZ
+    inv = gmpy2.invert(acc, _P_MPZ)
+    out = [None] * len(den)
+    legendre = gmpy2.legendre
+    for pos in range(len(den) - 1, -1, -1):
+        d_inv = inv * prefix[pos] % _P_MPZ
+        inv = inv * den[pos] % _P_MPZ
+        x1 = (-_J * d_inv) % _P_MPZ
+        gx1 = x1 * ((x1 * x1 + _J * x1 + 1) % _P_MPZ) % _P_MPZ
+        out[pos] = x1 if legendre(gx1, _P_MPZ) >= 0 else (-x1 - _J) % _P_MPZ
+    return out
+
+
 def _hash_chunk(ids: list[str]) -> list[bytes]:
     """Montgomery u-coordinates (32 bytes LE) of ``H(id)`` for a list of ids."""
-    sha512 = hashlib.sha512
-    from_uniform = crypto_core_ed25519_from_uniform
+    expand = _expander(_DST)
     try:
-        edwards = [from_uniform(sha512(_DST + i.encode("utf-8")).digest()[:32]) for i in ids]
+        us = [gmpy2.mpz(int.from_bytes(expand(i.encode("utf-8")), "big")) % _P_MPZ for i in ids]
     except AttributeError:
         bad = [pos for pos, i in enumerate(ids) if not isinstance(i, str)]
         raise SchemaError(
@@ -278,25 +319,7 @@ def _hash_chunk(ids: list[str]) -> list[bytes]:
             f"{format_rows(bad[:5], total=len(bad))}).",
             rows=bad[:5],
         ) from None
-    ys = [int.from_bytes(e, "little") & _Y_MASK for e in edwards]
-    # u = (1 + y) / (1 - y): one modular inversion for the whole chunk (Montgomery's
-    # trick) instead of one per id, which would cost more than the hashing itself.
-    dens = [(1 - y) % _P or 1 for y in ys]  # y == 1 is the identity; patched below
-    prefix = []
-    acc = 1
-    for d in dens:
-        prefix.append(acc)
-        acc = acc * d % _P
-    inv = pow(acc, -1, _P)
-    out: list[bytes] = [b""] * len(ys)
-    for pos in range(len(ys) - 1, -1, -1):
-        y = ys[pos]
-        u = 0 if y == 1 else (1 + y) * (inv * prefix[pos]) % _P
-        inv = inv * dens[pos] % _P
-        # The identity has no u-coordinate; 0 is libsodium's convention and makes X25519
-        # fail loudly later, as for any other low-order point.
-        out[pos] = u.to_bytes(POINT_BYTES, "little")
-    return out
+    return [int(x).to_bytes(POINT_BYTES, "little") for x in map_to_curve_elligator2(us)]
 
 
 def _exchange_chunk(secret: bytes, points: list[bytes]) -> tuple[bytes, list[int]]:
