@@ -66,7 +66,10 @@ class Preprocessor:
         raw = self._raw(frame, count_unseen=False)
         self.mean_ = raw.mean(axis=0)
         std = raw.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)
+        # Test constancy exactly: the rounding error of the mean gives a constant column a
+        # tiny non-zero std, which would blow any other value up to an enormous feature.
+        constant = raw.max(axis=0, initial=-np.inf) <= raw.min(axis=0, initial=np.inf)
+        self.scale_ = np.where((std > 0) & ~constant, std, 1.0)
         return self
 
     @property

@@ -1,0 +1,86 @@
+"""Bucket multi-exponentiation equals the naive product Π c_i^x_ij (and X^T e)."""
+
+from __future__ import annotations
+
+import gmpy2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from riskfed.crypto.multiexp import multiexp
+from riskfed.crypto.paillier import decrypt, encrypt
+
+
+def naive(pk, cts, matrix):
+    """Π_i c_i^{x_ij} mod n^2 column by column (negative exponents invert)."""
+    n2 = pk.n_squared
+    out = []
+    for j in range(matrix.shape[1]):
+        acc = gmpy2.mpz(1)
+        for c, x in zip(cts, matrix[:, j].tolist()):
+            acc = acc * gmpy2.powmod(c, x, n2) % n2
+        out.append(acc)
+    return out
+
+
+shapes = st.tuples(st.integers(0, 7), st.integers(1, 4))
+exponent = st.integers(-(2**20), 2**20)
+
+
+@settings(max_examples=60)
+@given(data=st.data(), shape=shapes)
+def test_multiexp_equals_naive_product(keypair, data, shape):
+    pk, sk = keypair
+    rows, cols = shape
+    matrix = data.draw(arrays(np.int64, shape, elements=exponent))
+    # Zero columns and single-signed columns are the edge cases of the shift trick.
+    if cols > 1 and data.draw(st.booleans()):
+        matrix[:, 0] = 0
+    e = data.draw(st.lists(st.integers(-(2**60), 2**60), min_size=rows, max_size=rows))
+    cts = encrypt(pk, e)
+    got = multiexp(pk, cts, matrix)
+    assert got == naive(pk, cts, matrix)
+    expected = [sum(int(x) * v for x, v in zip(matrix[:, j].tolist(), e)) for j in range(cols)]
+    assert decrypt(sk, got) == expected
+
+
+def test_negative_zero_and_extreme_columns(keypair):
+    pk, sk = keypair
+    e = [3, -5, 7, 11]
+    cts = encrypt(pk, e)
+    matrix = np.array(
+        [
+            [0, -1, 2**24, -(2**24), 1],
+            [0, -1, 2**24, -(2**24), -1],
+            [0, -1, 2**24, -(2**24), 0],
+            [0, -1, 2**24, -(2**24), 5],
+        ],
+        dtype=np.int64,
+    )
+    got = multiexp(pk, cts, matrix)
+    assert got == naive(pk, cts, matrix)
+    s = sum(e)
+    assert decrypt(sk, got) == [0, -s, s * 2**24, -s * 2**24, 3 + 5 + 0 + 55]
+
+
+def test_parallel_columns_match_serial(keypair):
+    pk, sk = keypair
+    rng = np.random.default_rng(0)
+    rows, cols = 1100, 4  # ≥ 4096 terms: the parallel path
+    e = rng.integers(-(2**40), 2**40, size=rows).tolist()
+    matrix = rng.integers(-(2**14), 2**14, size=(rows, cols)).astype(np.int64)
+    cts = encrypt(pk, e)
+    serial = multiexp(pk, cts, matrix, n_jobs=1)
+    parallel = multiexp(pk, cts, matrix, n_jobs=2)
+    assert serial == parallel
+    assert decrypt(sk, serial) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
+
+
+def test_shape_mismatch_is_refused(keypair):
+    pk, _ = keypair
+    with pytest.raises(ValueError, match=r"exponents must have shape \(2, F\)"):
+        multiexp(pk, encrypt(pk, [1, 2]), np.ones((3, 2), dtype=np.int64))
+    with pytest.raises(ValueError, match=r"exponents must have shape"):
+        multiexp(pk, encrypt(pk, [1, 2]), np.ones(2, dtype=np.int64))

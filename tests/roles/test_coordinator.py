@@ -1,0 +1,179 @@
+"""The coordinator on its own: key floor, slot limits, one decryption per round, Z*_{n^2}."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from riskfed.crypto import paillier
+from riskfed.errors import CryptoError, InsecureKeyError, InvalidCiphertextError, ProtocolError
+from riskfed.protocol.messages import (
+    Ack,
+    DecryptedMasked,
+    KeyRequest,
+    MaskedGradient,
+    PublicKeyAnnounce,
+    SessionOpen,
+    TrainingPlan,
+    TrainingStop,
+)
+from riskfed.roles.base import public_key_from
+from riskfed.roles.coordinator import Coordinator
+
+SESSION = "s" * 32
+
+
+def _open(coordinator, *, key_bits=512, allow=True, parties=("bank", "coordinator", "fintech_1")):
+    msg = SessionOpen(
+        session_id=SESSION,
+        sender="bank",
+        recipient="coordinator",
+        round=0,
+        parties=parties,
+        key_bits=key_bits,
+        allow_insecure_key=allow,
+    )
+    return coordinator.handle(msg)
+
+
+@pytest.fixture
+def coordinator():
+    """A coordinator with an open session and a plan: bank 2 slots, fintech_1 1 slot."""
+    c = Coordinator(allow_insecure_key=True)
+    [announce] = _open(c)
+    pk = public_key_from(announce, party="bank")
+    plan = TrainingPlan(
+        session_id=SESSION,
+        sender="bank",
+        recipient="coordinator",
+        round=0,
+        hyperparameters={"slots": {"bank": 2, "fintech_1": 1}},
+        key_fingerprint=pk.fingerprint,
+    )
+    assert isinstance(c.handle(plan)[0], Ack)
+    return c, pk
+
+
+def _masked(pk, sender, values, rnd, count=None):
+    cts = paillier.encrypt(pk, values)
+    return MaskedGradient(
+        session_id=SESSION,
+        sender=sender,
+        recipient="coordinator",
+        round=rnd,
+        ciphertexts=paillier.to_bytes(pk, cts),
+        count=len(values) if count is None else count,
+        key_fingerprint=pk.fingerprint,
+    )
+
+
+def _values(msg: DecryptedMasked, pk) -> list[int]:
+    width = (pk.key_bits + 7) // 8
+    return [int.from_bytes(msg.values[i : i + width], "big") for i in range(0, len(msg.values), width)]
+
+
+def test_announces_its_key_to_bank_and_fintechs():
+    c = Coordinator(allow_insecure_key=True)
+    [announce] = _open(c)
+    assert isinstance(announce, PublicKeyAnnounce) and announce.recipient == "bank"
+    pk = public_key_from(announce, party="bank")
+    assert pk.key_bits == 512 and pk == c.public_key
+    [again] = c.handle(KeyRequest(session_id=SESSION, sender="fintech_1", recipient="coordinator", round=0))
+    assert again.recipient == "fintech_1" and again.fingerprint == pk.fingerprint
+    with pytest.raises(ProtocolError, match="accepts 'key_request' only from fintech_1, not from mallory"):
+        c.handle(KeyRequest(session_id=SESSION, sender="mallory", recipient="coordinator", round=0))
+
+
+@pytest.mark.parametrize("coordinator_flag, message_flag", [(False, True), (True, False), (False, False)])
+def test_small_key_needs_the_flag_on_both_sides(coordinator_flag, message_flag):
+    c = Coordinator(allow_insecure_key=coordinator_flag)
+    with pytest.raises(InsecureKeyError, match="512-bit Paillier key is below the 2048-bit floor") as info:
+        _open(c, allow=message_flag)
+    assert info.value.party == "coordinator"
+    assert c.public_key is None and c.session_id is None
+
+
+def test_decrypts_exactly_the_announced_slots_once_per_round(coordinator):
+    c, pk = coordinator
+    [reply] = c.handle(_masked(pk, "bank", [11, 2**100], rnd=1))
+    assert isinstance(reply, DecryptedMasked) and reply.recipient == "bank" and reply.count == 2
+    assert _values(reply, pk) == [11, 2**100]
+    [reply] = c.handle(_masked(pk, "fintech_1", [5], rnd=1))
+    assert _values(reply, pk) == [5]
+    assert c.decryptions == 3
+
+    with pytest.raises(ProtocolError, match=r"bank already had round 1 decrypted \(last served: round 1\); refusing a replay"):
+        c.handle(_masked(pk, "bank", [1, 2], rnd=1))
+    with pytest.raises(ProtocolError, match="already had round 0 decrypted"):
+        c.handle(_masked(pk, "fintech_1", [1], rnd=0))
+    with pytest.raises(ProtocolError, match="bank asked for 3 decryptions; the training plan allows 2 per round"):
+        c.handle(_masked(pk, "bank", [1, 2, 3], rnd=2))
+    with pytest.raises(ProtocolError, match="fintech_1 asked for 2 decryptions; the training plan allows 1 per round"):
+        c.handle(_masked(pk, "fintech_1", [1, 2], rnd=2))
+    # A count that lies about the payload is caught by the wire check.
+    with pytest.raises(ProtocolError, match=r"fintech_1 sent 256 bytes of ciphertexts; expected 1 ciphertexts of 128 bytes"):
+        c.handle(_masked(pk, "fintech_1", [1, 2], rnd=2, count=1))
+    assert c.decryptions == 3
+    # The next round is served normally.
+    [reply] = c.handle(_masked(pk, "bank", [3, 4], rnd=2))
+    assert _values(reply, pk) == [3, 4]
+
+
+def test_refuses_ciphertexts_outside_z_star(coordinator):
+    c, pk = coordinator
+    width = pk.ciphertext_bytes
+    p = c._private_key.phe.p
+    for bad in (0, int(pk.n_squared), p, int(pk.n) * 5):
+        msg = _masked(pk, "fintech_1", [1], rnd=1)
+        forged = MaskedGradient(**{**msg.__dict__, "ciphertexts": int(bad).to_bytes(width, "big")})
+        with pytest.raises(InvalidCiphertextError, match=r"fintech_1 sent 1 ciphertext\(s\) outside Z\*_\(n\^2\) at position\(s\) 0"):
+            c.handle(forged)
+    # None of the refusals consumed the round.
+    assert c.decryptions == 0
+    [reply] = c.handle(_masked(pk, "fintech_1", [9], rnd=1))
+    assert _values(reply, pk) == [9]
+
+
+def test_refuses_another_keys_ciphertexts(coordinator):
+    c, pk = coordinator
+    msg = _masked(pk, "bank", [1, 2], rnd=1)
+    forged = MaskedGradient(**{**msg.__dict__, "key_fingerprint": "0123456789abcdef"})
+    with pytest.raises(CryptoError, match="bank encrypted under key 0123456789abcdef, not the session key"):
+        c.handle(forged)
+
+
+def test_training_plan_must_name_the_key_and_slots():
+    c = Coordinator(allow_insecure_key=True)
+    [announce] = _open(c)
+    base = dict(session_id=SESSION, sender="bank", recipient="coordinator", round=0)
+    with pytest.raises(ProtocolError, match="names key 0000000000000000, not this session's key"):
+        c.handle(TrainingPlan(**base, hyperparameters={"slots": {"bank": 1}}, key_fingerprint="0" * 16))
+    for slots in (None, {"bank": 0}, {"bank": "2"}, [1]):
+        with pytest.raises(ProtocolError, match="does not say how many gradient slots"):
+            c.handle(TrainingPlan(**base, hyperparameters={"slots": slots}, key_fingerprint=announce.fingerprint))
+
+
+def test_after_stop_no_more_decryptions(coordinator):
+    c, pk = coordinator
+    [ack] = c.handle(TrainingStop(session_id=SESSION, sender="bank", recipient="coordinator", round=5))
+    assert isinstance(ack, Ack)
+    with pytest.raises(ProtocolError, match="did not expect a 'masked_gradient' message from bank now"):
+        c.handle(_masked(pk, "bank", [1, 2], rnd=9))
+
+
+def test_role_checks_recipient_session_step_and_sender_before_anything():
+    c = Coordinator(allow_insecure_key=True)
+    good = dict(session_id=SESSION, sender="bank", recipient="coordinator", round=0, key_bits=512, allow_insecure_key=True)
+    with pytest.raises(ProtocolError, match="coordinator received a 'session_open' message addressed to 'fintech_1'"):
+        c.handle(SessionOpen(**{**good, "recipient": "fintech_1"}))
+    with pytest.raises(ProtocolError, match="accepts 'session_open' only from bank, not from fintech_1"):
+        c.handle(SessionOpen(**{**good, "sender": "fintech_1"}))
+    with pytest.raises(ProtocolError, match=r"did not expect a 'masked_gradient' message from bank now \(expecting: session_open\)"):
+        c.handle(MaskedGradient(session_id=SESSION, sender="bank", recipient="coordinator", round=1))
+    assert c.session_id is None and c.public_key is None
+    _open(c)
+    with pytest.raises(ProtocolError, match=f"for session 'other'; the current session is '{SESSION}'"):
+        c.handle(KeyRequest(session_id="other", sender="fintech_1", recipient="coordinator", round=0))
+    with pytest.raises(ProtocolError, match="did not expect a 'session_open'"):
+        _open(c)
+    assert np.all([c.decryptions == 0])

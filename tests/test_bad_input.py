@@ -1,0 +1,259 @@
+"""Bad input never ends in a traceback or a silently wrong model.
+
+Each case gets a typed riskfed error naming the party, the column and a few rows — from
+the Python API and from the CLI, which must exit non-zero with one error line, no
+traceback, and leave ``--out`` exactly as it was.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from riskfed.cli import main
+from riskfed.errors import (
+    AlignmentError,
+    DataValidationError,
+    InsecureKeyError,
+    MissingColumnError,
+    RiskfedError,
+    SchemaError,
+)
+
+
+def _set(df, rows, column, values):
+    df = df.copy()
+    df[column] = df[column].astype(object)
+    df.loc[rows, column] = values
+    return df
+
+
+def _rename_ids(df, rows, new):
+    df = df.copy()
+    df.loc[rows, "id"] = new
+    return df
+
+
+def _ids_of(df, rows):
+    return [str(df.loc[r, "id"]) for r in rows]
+
+
+# (name, mutate(bank, fintech) -> (bank, fintech), error type, regex on the message, party, column)
+CASES = [
+    ("bank missing id column", lambda b, f: (b.rename(columns={"id": "customer"}), f), MissingColumnError, r"bank: the id column 'id' is not in the table", "bank", "id"),
+    ("fintech missing id column", lambda b, f: (b, f.rename(columns={"id": "cust_no"})), MissingColumnError, r"fintech_1: the id column 'id' is not in the table", "fintech_1", "id"),
+    ("missing label column", lambda b, f: (b.drop(columns="y"), f), MissingColumnError, r"bank: the label column 'y' is not in the table", "bank", "y"),
+    ("duplicate bank ids", lambda b, f: (_rename_ids(b, [5], "C00003"), f), SchemaError, r"bank: 1 id\(s\) in column 'id' occur more than once after normalisation .*'C00003' appears 2 times \(rows 3, 5\)", "bank", "id"),
+    ("duplicate only after normalisation", lambda b, f: (_rename_ids(b, [5], " c-00003 "), f), SchemaError, r"bank: .*column 'id' occur more than once after normalisation .*'C00003' and ' c-00003 ' both normalise to 'c00003' \(rows 3, 5\)", "bank", "id"),
+    ("duplicate fintech ids", lambda b, f: (b, _rename_ids(f, [7], str(f.loc[2, "id"]).lower())), SchemaError, r"fintech_1: 1 id\(s\) in column 'id' occur more than once after normalisation", "fintech_1", "id"),
+    ("null bank ids", lambda b, f: (_rename_ids(b, [4, 8], None), f), SchemaError, r"bank: column 'id' has missing ids in 2 row\(s\): row\(s\) 4, 8", "bank", "id"),
+    ("null fintech ids", lambda b, f: (b, _rename_ids(f, [1], None)), SchemaError, r"fintech_1: column 'id' has missing ids in 1 row\(s\): row\(s\) 1", "fintech_1", "id"),
+    ("stray text in a numeric feature", lambda b, f: (b, _set(f, [2, 7], "late_bills", ["abc", "12,5"])), SchemaError, r"fintech_1: column 'late_bills' is numeric but holds text values in 2 row\(s\): id\(s\) '{f2}', '{f7}'", "fintech_1", "late_bills"),
+    ("stray text in a bank feature", lambda b, f: (_set(b, [11], "income", "unknown!"), f), SchemaError, r"bank: column 'income' is numeric but holds text values in 1 row\(s\): id\(s\) 'C00011'", "bank", "income"),
+    ("all-null feature", lambda b, f: (_set(b, list(range(len(b))), "utilisation", np.nan), f), SchemaError, r"bank: feature 'utilisation' is empty \(every value is missing\)", "bank", "utilisation"),
+    ("all-null fintech feature", lambda b, f: (b, _set(f, list(range(len(f))), "spend_volatility", np.nan)), SchemaError, r"fintech_1: feature 'spend_volatility' is empty", "fintech_1", "spend_volatility"),
+    ("infinite values", lambda b, f: (_set(b, [3, 9], "income", [np.inf, -np.inf]), f), SchemaError, r"bank: column 'income' holds infinite values in 2 row\(s\): id\(s\) 'C00003', 'C00009'", "bank", "income"),
+    ("infinite fintech values", lambda b, f: (b, _set(f, [0], "spend_volatility", np.inf)), SchemaError, r"fintech_1: column 'spend_volatility' holds infinite values in 1 row\(s\): id\(s\) '{f0}'", "fintech_1", "spend_volatility"),
+    ("label 2", lambda b, f: (_set(b, [6], "y", 2), f), SchemaError, r"bank: column 'y' must hold 0 \(no default\) or 1 \(default\) but has other values in 1 row\(s\): id\(s\) 'C00006'", "bank", "y"),
+    ("label text", lambda b, f: (_set(b, [6, 12], "y", "yes"), f), SchemaError, r"bank: column 'y' must hold 0 .* in 2 row\(s\): id\(s\) 'C00006', 'C00012'", "bank", "y"),
+    ("single-class labels", lambda b, f: (b.assign(y=0), f), SchemaError, r"bank: column 'y' holds only the class 0", "bank", "y"),
+]
+ALIGNMENT_CASES = [
+    ("empty intersection", lambda b, f: (b, f.assign(id=[f"Z{i:05d}" for i in range(len(f))])), AlignmentError, r"The intersection of bank \(400 rows\) and fintech_1 \(360 rows\) has 0 customers; at least 100 are required", "fintech_1"),
+    ("tiny intersection", lambda b, f: (b, f.assign(id=[f"C{i:05d}" if i < 20 else f"Z{i:05d}" for i in range(len(f))])), AlignmentError, r"has 20 customers; at least 100 are required", "fintech_1"),
+    ("too few shared rows to train", lambda b, f: (b, f), AlignmentError, r"bank: only 210 shared customers are left for training; the minimum batch size is 256", "bank"),
+]
+
+
+def _format(pattern, fin):
+    return pattern.format(f0=fin.loc[0, "id"], f2=fin.loc[2, "id"], f7=fin.loc[7, "id"])
+
+
+def _fit(bank, fin, **params):
+    from riskfed.models.federated import VerticalLogisticRegression
+
+    model = VerticalLogisticRegression(
+        **({"key_bits": 512, "allow_insecure_key": True, "psi": "keyed-hash", "n_jobs": 1} | params)
+    )
+    return model.fit(bank, [fin], id_column="id", label_column="y")
+
+
+# -- Python API ------------------------------------------------------------------------
+@pytest.mark.parametrize("name, mutate, error, pattern, party, column", CASES, ids=[c[0] for c in CASES])
+def test_api_data_errors_name_party_column_and_rows(tiny_bank, tiny_fintech, name, mutate, error, pattern, party, column):
+    bank, fin = mutate(tiny_bank, tiny_fintech)
+    with pytest.raises(error, match=_format(pattern, tiny_fintech)) as info:
+        _fit(bank, fin)
+    err = info.value
+    assert (err.party, err.column) == (party, column)
+    if "row(s)" in str(err) or "rows " in str(err):
+        assert err.rows and len(err.rows) <= 5
+
+
+@pytest.mark.parametrize("name, mutate, error, pattern, party", ALIGNMENT_CASES, ids=[c[0] for c in ALIGNMENT_CASES])
+def test_api_intersection_errors(tiny_bank, tiny_fintech, name, mutate, error, pattern, party):
+    bank, fin = mutate(tiny_bank, tiny_fintech)
+    with pytest.raises(error, match=pattern) as info:
+        _fit(bank, fin)
+    assert info.value.party == party
+
+
+def test_api_intersection_with_a_single_class(tiny_bank, tiny_fintech):
+    bank = tiny_bank.copy()
+    shared = bank["id"].isin(tiny_fintech["id"])
+    bank.loc[shared, "y"] = 0  # defaulters only among customers the fintech does not know
+    with pytest.raises(AlignmentError, match=r"bank: the 300 shared customers include 0 defaulter\(s\) and 300 non-defaulter\(s\)") as info:
+        _fit(bank, tiny_fintech)
+    assert info.value.party == "bank"
+
+
+def test_api_key_under_2048_without_flag(tiny_bank, tiny_fintech):
+    with pytest.raises(InsecureKeyError, match="A 1024-bit Paillier key is below the 2048-bit floor"):
+        _fit(tiny_bank, tiny_fintech, key_bits=1024, allow_insecure_key=False)
+
+
+# -- CLI -------------------------------------------------------------------------------
+def _write_inputs(tmp_path, bank, fin):
+    src = tmp_path / "in"
+    src.mkdir()
+    bank.to_csv(src / "bank.csv", index=False)
+    fin.to_csv(src / "fintech.csv", index=False)
+    return src / "bank.csv", src / "fintech.csv"
+
+
+def _tree(path):
+    return {p.relative_to(path): (p.read_bytes() if p.is_file() else None) for p in sorted(path.rglob("*"))}
+
+
+def _run_cli(tmp_path, capsys, argv, *, out):
+    """Run the CLI with --out pre-filled by an earlier run; return (code, stderr)."""
+    out.mkdir()
+    (out / "report.json").write_text('{"from": "an earlier run"}')
+    before = _tree(tmp_path)
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert code != 0
+    text = captured.out + captured.err
+    assert "Traceback" not in text and 'File "' not in text
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert _tree(tmp_path) == before  # nothing written into --out, no staging leftovers
+    return code, lines[0]
+
+
+def _run_args(bank_path, fin_path, out, *extra):
+    return [
+        "run", "--bank", str(bank_path), "--fintech", str(fin_path), "--id-column", "id", "--label-column", "y",
+        "--out", str(out), "--psi", "keyed-hash", "--n-jobs", "1", "--quiet", *extra,
+    ]  # fmt: skip
+
+
+TEST_KEY = ("--key-bits", "512", "--insecure-test-key")
+
+
+@pytest.mark.parametrize(
+    "name, mutate, error, pattern, party, column", CASES + [c[:5] + (None,) for c in ALIGNMENT_CASES], ids=[c[0] for c in CASES + ALIGNMENT_CASES]
+)
+def test_cli_bad_data(tmp_path, capsys, tiny_bank, tiny_fintech, name, mutate, error, pattern, party, column):
+    bank, fin = mutate(tiny_bank, tiny_fintech)
+    bank_path, fin_path = _write_inputs(tmp_path, bank, fin)
+    out = tmp_path / "out"
+    code, line = _run_cli(tmp_path, capsys, _run_args(bank_path, fin_path, out, *TEST_KEY), out=out)
+    assert code == 2
+    # The CLI prints the API's message, naming the same party, column and rows.
+    assert re.search(_format(pattern, tiny_fintech), line), line
+    assert party in line
+    if column is not None:
+        assert f"'{column}'" in line
+
+
+@pytest.mark.parametrize("extra", [("--key-bits", "1024"), ("--key-bits", "512")])
+def test_cli_key_under_2048_without_test_flag(tmp_path, capsys, tiny_bank, tiny_fintech, extra):
+    bank_path, fin_path = _write_inputs(tmp_path, tiny_bank, tiny_fintech)
+    out = tmp_path / "out"
+    _, line = _run_cli(tmp_path, capsys, _run_args(bank_path, fin_path, out, *extra), out=out)
+    assert f"A {extra[1]}-bit Paillier key is below the 2048-bit floor" in line
+    assert "--insecure-test-key" in line
+
+
+def _write(path, content: bytes):
+    path.write_bytes(content)
+    return path
+
+
+@pytest.mark.parametrize(
+    "setup, pattern",
+    [
+        (lambda p: _write(p.with_suffix(".xlsx"), b"PK\x03\x04"), r"bank: '.*bank\.xlsx' is neither \.csv nor \.parquet"),
+        (lambda p: p.with_name("missing.csv"), r"bank: file '.*missing\.csv' does not exist"),
+        (lambda p: _write(p.with_suffix(".parquet"), b"not parquet"), r"bank: cannot read '.*bank\.parquet'"),
+        (lambda p: _write(p.with_name("empty.csv"), b""), r"bank: cannot read '.*empty\.csv'"),
+    ],
+    ids=["wrong extension", "missing file", "corrupt parquet", "empty csv"],
+)
+def test_cli_unreadable_bank_file(tmp_path, capsys, tiny_bank, tiny_fintech, setup, pattern):
+    bank_path, fin_path = _write_inputs(tmp_path, tiny_bank, tiny_fintech)
+    bad = setup(bank_path)
+    out = tmp_path / "out"
+    _, line = _run_cli(tmp_path, capsys, _run_args(bad, fin_path, out, *TEST_KEY), out=out)
+    assert re.search(pattern, line), line
+
+
+def test_cli_unreadable_fintech_file(tmp_path, capsys, tiny_bank, tiny_fintech):
+    bank_path, _ = _write_inputs(tmp_path, tiny_bank, tiny_fintech)
+    out = tmp_path / "out"
+    _, line = _run_cli(tmp_path, capsys, _run_args(bank_path, tmp_path / "in" / "fintech.json", out, *TEST_KEY), out=out)
+    assert "fintech_1: " in line and "is neither .csv nor .parquet" in line
+
+
+def test_cli_fresh_out_dir_is_not_created_on_error(tmp_path, capsys, tiny_bank, tiny_fintech):
+    bank_path, fin_path = _write_inputs(tmp_path, tiny_bank.drop(columns="y"), tiny_fintech)
+    out = tmp_path / "fresh" / "out"
+    code = main(_run_args(bank_path, fin_path, out, *TEST_KEY))
+    assert code == 2
+    assert not out.exists()
+    assert "error: bank: the label column 'y'" in capsys.readouterr().err
+
+
+# -- scoring ---------------------------------------------------------------------------
+def test_cli_score_applicants_missing_a_model_feature(tmp_path, capsys, saved_model_dir, small_pilot):
+    applicants = small_pilot.applicants.drop(columns="debt_to_income")
+    applicants.to_csv(tmp_path / "applicants.csv", index=False)
+    small_pilot.fintechs[0].to_csv(tmp_path / "fintech.csv", index=False)
+    before = _tree(tmp_path)
+    scores = tmp_path / "scores.csv"
+    code = main(
+        ["score", "--model", str(saved_model_dir), "--bank", str(tmp_path / "applicants.csv"),
+         "--fintech", str(tmp_path / "fintech.csv"), "--out", str(scores), "--quiet", "--chunk-rows", "50"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: bank: the feature column 'debt_to_income' is not in the table")
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not scores.exists() and _tree(tmp_path) == before
+
+
+def test_api_score_applicants_missing_a_model_feature(fitted_federation, small_pilot):
+    with pytest.raises(MissingColumnError, match="bank: the feature column 'region' is not in the table") as info:
+        fitted_federation.predict_proba(small_pilot.applicants.drop(columns="region"), list(small_pilot.fintechs))
+    assert (info.value.party, info.value.column) == ("bank", "region")
+
+
+def test_cli_score_with_a_missing_model_directory(tmp_path, capsys, small_pilot):
+    small_pilot.applicants.to_csv(tmp_path / "a.csv", index=False)
+    code = main(
+        ["score", "--model", str(tmp_path / "nope"), "--bank", str(tmp_path / "a.csv"), "--fintech",
+         str(tmp_path / "a.csv"), "--out", str(tmp_path / "s.csv"), "--quiet"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: bank: no model part at") and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_every_error_here_is_a_riskfed_error():
+    for case in CASES + ALIGNMENT_CASES:
+        assert issubclass(case[2], RiskfedError)
+    assert issubclass(DataValidationError, RiskfedError)
