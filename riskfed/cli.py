@@ -1,4 +1,9 @@
-"""``riskfed`` — the command line: pilot, run, score, generate.
+"""``riskfed`` — the command line: pilot, run, score, generate, serve, certs.
+
+``serve`` runs a fintech or the coordinator as a long-running network service; ``run``
+and ``score`` drive sessions over the network with ``--fintech-at`` and
+``--coordinator-at``; ``certs`` makes the federation's credentials; ``pilot
+--processes`` runs every party as its own process (docs/deployment.md).
 
 A thin layer over the public API. User mistakes end in one readable line on stderr and
 exit status 2 (never a traceback); Ctrl-C ends with status 130; nothing half-written is
@@ -8,6 +13,7 @@ left in ``--out``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -171,6 +177,8 @@ def cmd_pilot(args) -> int:
     from riskfed.pipeline import run_pipeline, write_outputs
     from riskfed.scoring.score import score_applicants
 
+    if args.processes:
+        return _pilot_processes(args)
     t0 = time.perf_counter()
     with _Bars(args.quiet) as bars:
         bars.step("data", 0, 1, f"generating {args.customers:,} customers")
@@ -204,6 +212,14 @@ def cmd_pilot(args) -> int:
 def cmd_run(args) -> int:
     from riskfed.pipeline import run_pipeline
 
+    if args.config is not None:
+        _apply_config(args)
+    if args.fintech_at or args.coordinator_at:
+        return _run_networked(args)
+    if not args.fintech:
+        raise RiskfedError("Give each fintech's table with --fintech FILE, or run over the network with --fintech-at HOST:PORT and --coordinator-at HOST:PORT.")
+    if args.resume:
+        raise RiskfedError("--resume continues a networked run (--fintech-at/--coordinator-at); an in-memory run simply starts again.")
     bank = read_table(args.bank, party="bank", id_column=args.id_column)
     fintech_ids = args.fintech_id_column or [args.id_column] * len(args.fintech)
     if len(fintech_ids) != len(args.fintech):
@@ -234,20 +250,26 @@ def cmd_score(args) -> int:
     from riskfed.scoring.scorecard import Scorecard
     from riskfed.scoring.score import score_file
 
+    if args.config is not None:
+        _apply_config(args)
     model = FederatedModel.load(args.model)
     names = model.fintech_names
-    if len(args.fintech) != len(names):
-        raise RiskfedError(
-            f"The model was trained with {len(names)} fintech(s) ({', '.join(names)}); got {len(args.fintech)} --fintech file(s)."
-        )
     id_column = args.id_column or model.bank.get("id_column")
-    fintech_ids = args.fintech_id_column or [id_column] * len(names)
-    from riskfed.data.schema import validate_table
+    transport = _scoring_transport(args, names)
+    if transport is None and len(args.fintech or ()) != len(names):
+        raise RiskfedError(
+            f"The model was trained with {len(names)} fintech(s) ({', '.join(names)}); got {len(args.fintech or ())} --fintech file(s) "
+            "(or score over the network with --fintech-at HOST:PORT)."
+        )
+    tables = None
+    if transport is None:
+        fintech_ids = args.fintech_id_column or [id_column] * len(names)
+        from riskfed.data.schema import validate_table
 
-    tables = {
-        name: validate_table(read_table(path, party=name, id_column=col), party=name, id_column=col)
-        for name, path, col in zip(names, args.fintech, fintech_ids)
-    }
+        tables = {
+            name: validate_table(read_table(path, party=name, id_column=col), party=name, id_column=col)
+            for name, path, col in zip(names, args.fintech, fintech_ids)
+        }
     card = model.scorecard
     if args.base_points or args.base_odds or args.pdo:
         card = Scorecard(
@@ -267,8 +289,11 @@ def cmd_score(args) -> int:
             chunk_rows=args.chunk_rows,
             scorecard=card,
             n_jobs=args.n_jobs,
+            transport=transport,
             progress=lambda rows, total: bars.step("scoring", rows, total, f"{rows:,} applicants"),
         )
+    if transport is not None:
+        transport.close()
     s = summary.to_dict()
     out_console.print(
         f"Scored {s['rows']:,} applicants in {time.perf_counter() - t0:.1f} s: {s['scored_federated']:,} by the federated model, "
@@ -291,6 +316,268 @@ def cmd_generate(args) -> int:
     return 0
 
 
+# -- networked deployment ------------------------------------------------------------------
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def _add_network_options(p: argparse.ArgumentParser):
+    g = p.add_argument_group("network (parties on other hosts; docs/deployment.md)")
+    g.add_argument("--config", type=Path, help="TOML file with [tls], [peers], [network] … (flags override it)")
+    g.add_argument("--cert", type=Path, help="this party's certificate (PEM; names its role)")
+    g.add_argument("--key", type=Path, help="this party's private key (PEM)")
+    g.add_argument("--ca", type=Path, help="the federation's CA certificate(s) (PEM)")
+    g.add_argument("--timeout", type=_positive_float, help="seconds to wait for any one reply before failing (default 300)")
+    g.add_argument("--max-message-mb", type=_positive_float, help="largest message accepted or sent, in MiB (default 64: PSI lists of 1M ids)")
+    g.add_argument("--max-batch-message-mb", type=_positive_float, help="largest per-batch message, in MiB (default 8)")
+    return g
+
+
+def _apply_config(args) -> None:
+    from riskfed.deploy.config import apply_config
+
+    apply_config(args, args.config)
+
+
+def _limits(args):
+    from riskfed.transport.network import DEFAULT_MAX_BATCH_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, MIB, NetworkLimits
+
+    big = int(args.max_message_mb * MIB) if getattr(args, "max_message_mb", None) else DEFAULT_MAX_MESSAGE_BYTES
+    small = int(args.max_batch_message_mb * MIB) if getattr(args, "max_batch_message_mb", None) else min(DEFAULT_MAX_BATCH_MESSAGE_BYTES, big)
+    return NetworkLimits(max_message_bytes=big, max_batch_message_bytes=small, timeout=getattr(args, "timeout", None) or DEFAULT_TIMEOUT)
+
+
+def _identity(args, role: str | None):
+    from riskfed.certs import load_identity
+
+    return load_identity(args.cert, args.key, args.ca, expected_role=role)
+
+
+def _run_networked(args) -> int:
+    from riskfed.data.schema import validate_table
+    from riskfed.deploy.bank import (
+        bank_transport,
+        checkpoint_writer,
+        default_checkpoint_dir,
+        load_resume_state,
+        parse_fintech_addresses,
+    )
+    from riskfed.pipeline import run_pipeline
+
+    if args.fintech:
+        raise RiskfedError("Give either --fintech files (in-memory run) or --fintech-at addresses (networked run), not both.")
+    if not args.fintech_at or not args.coordinator_at:
+        raise RiskfedError("A networked run needs --fintech-at HOST:PORT (one per fintech) and --coordinator-at HOST:PORT.")
+    peers = parse_fintech_addresses(args.fintech_at)
+    identity = _identity(args, "bank")
+    limits = _limits(args)
+    frame = read_table(args.bank, party="bank", id_column=args.id_column)
+    table = validate_table(
+        frame, party="bank", id_column=args.id_column, label_column=args.label_column, categorical=args.categorical or (), source=str(args.bank)
+    )
+    checkpoints = args.checkpoint_dir or default_checkpoint_dir(args.out)
+    resume = load_resume_state(checkpoints, table) if args.resume else None
+    with bank_transport(identity, peers, coordinator_at=args.coordinator_at, limits=limits) as transport, _Bars(args.quiet) as bars:
+        result = run_pipeline(
+            table,
+            list(peers),
+            id_column=args.id_column,
+            label_column=args.label_column,
+            out_dir=args.out,
+            estimator=_estimator(args),
+            progress=bars,
+            transport=transport,
+            checkpoint=checkpoint_writer(checkpoints, table),
+            resume=resume,
+            extra_report={"deployment": {"mode": "network", "parties": {"coordinator": args.coordinator_at} | peers}},
+        )
+    _print_comparison(result.report)
+    out_console.print(
+        f"Wrote {args.out}/report.json and {args.out}/model/bank/ (each fintech service wrote its own part); "
+        f"checkpoints in {checkpoints}."
+    )
+    return 0
+
+
+def _scoring_transport(args, names: list[str]):
+    """A network transport to the fintech services when --fintech-at is given, else None."""
+    if not args.fintech_at:
+        return None
+    from riskfed.deploy.bank import bank_transport, parse_fintech_addresses
+
+    if args.fintech:
+        raise RiskfedError("Give either --fintech files (in-memory scoring) or --fintech-at addresses, not both.")
+    peers = parse_fintech_addresses(args.fintech_at, names)
+    return bank_transport(_identity(args, "bank"), peers, limits=_limits(args))
+
+
+def _pilot_processes(args) -> int:
+    from riskfed.data.synthetic import generate_pilot, write_pilot
+    from riskfed.deploy.pilot import run_process_pilot
+    from riskfed.models.federated import FederatedModel
+    from riskfed.pipeline import write_outputs
+    from riskfed.transport.network import DEFAULT_TIMEOUT
+
+    t0 = time.perf_counter()
+    with _Bars(args.quiet) as bars:
+        bars.step("data", 0, 1, f"generating {args.customers:,} customers")
+        pilot = generate_pilot(args.customers, overlap=args.overlap, fintechs=args.fintechs, seed=args.seed)
+        bars.step("data", 1, 1, "starting one process per party")
+        result, scores, parts = run_process_pilot(
+            pilot,
+            estimator=_estimator(args),
+            timeout=args.timeout or DEFAULT_TIMEOUT,
+            n_jobs=args.n_jobs,
+            insecure_test_key=args.insecure_test_key,
+            progress=bars,
+        )
+    with atomic_output_dir(args.out) as stage:
+        write_pilot(pilot, stage / "data", formats=("parquet",) if args.customers > 200_000 else ("parquet", "csv"))
+        write_outputs(result, stage)
+        # Each fintech process wrote its own part; on one machine they are gathered here.
+        FederatedModel(result.estimator.model_.bank, parts).save(stage / "model")
+        write_table(scores, stage / "applicant_scores.csv")
+    _print_comparison(result.report)
+    fed = int((scores["model"] == "federated").sum())
+    parties = result.report["deployment"]["parties"]
+    out_console.print("Parties ran as processes: " + ", ".join(f"{n} (pid {p['pid']}, {p['address']})" for n, p in parties.items()) + "; the bank drove them from this process.")
+    out_console.print(f"Scored {len(scores):,} new applicants over the network ({fed:,} federated, {len(scores) - fed:,} by the bank-only fallback).")
+    out_console.print(f"Wrote {args.out}/report.json, {args.out}/model/, {args.out}/data/ and {args.out}/applicant_scores.csv in {time.perf_counter() - t0:.1f} s.")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import json
+    import logging
+    import signal
+    import threading
+
+    from riskfed.checkpoint import atomic_write
+    from riskfed.data.schema import validate_table
+    from riskfed.deploy.service import ScoringLimits, start_coordinator, start_fintech
+    from riskfed.transport.network import parse_address
+
+    if args.config is not None:
+        _apply_config(args)
+    logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.role not in ("fintech", "coordinator"):
+        raise RiskfedError("serve needs --role fintech or --role coordinator (or [serve] role in --config).")
+    listen = parse_address(args.listen or "", what="--listen address")
+    identity = _identity(args, "coordinator" if args.role == "coordinator" else args.name)
+    limits = _limits(args)
+    if args.role == "coordinator":
+        running = start_coordinator(identity, listen, limits=limits, allow_insecure_key=args.insecure_test_key)
+        accepts = "bank and fintechs"
+    else:
+        missing = [flag for flag, value in (("--data", args.data), ("--id-column", args.id_column), ("--coordinator-at", args.coordinator_at)) if not value]
+        if missing:
+            raise RiskfedError(f"serve --role fintech needs {', '.join(missing)}.")
+        name = identity.role
+        table = validate_table(read_table(args.data, party=name, id_column=args.id_column), party=name, id_column=args.id_column, source=str(args.data))
+        checkpoints = args.checkpoint_dir or (Path(args.model_dir) / "checkpoints" if args.model_dir else None)
+        scoring = ScoringLimits(
+            **{k: v for k, v in (("max_rows", args.score_max_rows), ("rate", args.score_rate), ("burst", args.score_burst)) if v is not None}
+        )
+        running = start_fintech(
+            identity,
+            listen,
+            table,
+            coordinator_at=parse_address(args.coordinator_at, what="coordinator address"),
+            limits=limits,
+            model_dir=args.model_dir,
+            checkpoint_dir=checkpoints,
+            allow_insecure_key=args.insecure_test_key,
+            n_jobs=args.n_jobs if args.n_jobs is not None else -1,
+            scoring=scoring,
+        )
+        accepts = "bank"
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        if args.port_file:
+            atomic_write(Path(args.port_file), json.dumps({"role": running.name, "address": running.address, "pid": os.getpid()}).encode())
+        console.print(f"{running.name} serving on {running.address} (mutual TLS; accepts {accepts}); stop with Ctrl-C.", highlight=False)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        running.stop()
+    console.print(f"{running.name} stopped.", highlight=False)
+    return 0
+
+
+def cmd_certs(args) -> int:
+    from riskfed.certs import describe_certificate, init_federation
+
+    if args.certs_command == "show":
+        for path in args.files:
+            info = describe_certificate(path)
+            out_console.print(
+                f"{path}: roles {', '.join(info['roles']) or 'none'}; subject {info['subject']}; issuer {info['issuer']}; "
+                f"DNS {', '.join(info['dns']) or '-'}; valid until {info['not_after']}; sha256 {info['sha256'][:16]}…",
+                highlight=False,
+            )
+        return 0
+    hosts: dict[str, list[str]] = {}
+    for item in args.host or ():
+        role, sep, host = item.partition("=")
+        if not sep or not host:
+            raise RiskfedError(f"--host takes ROLE=HOSTNAME (e.g. fintech_1=fin1.example.org). Got {item!r} instead.")
+        hosts.setdefault(role, []).append(host)
+    written = init_federation(args.out, fintechs=args.fintechs, hosts=hosts, organization=args.organization, days=args.days, overwrite=args.force)
+    table = Table(title=f"Federation credentials in {args.out}", title_justify="left")
+    for col in ("party", "certificate", "private key (give only to that party)"):
+        table.add_column(col)
+    for role, files in written.items():
+        table.add_row(role, str(files["cert"]), str(files["key"]))
+    out_console.print(table)
+    out_console.print(
+        "Every party needs ca.crt plus its own .crt and .key. Keep ca.key offline: whoever holds it can issue any role."
+    )
+    return 0
+
+
+def _add_network_parsers(sub) -> None:
+    p = sub.add_parser("serve", help="run a fintech or the coordinator as a network service (mutual TLS)")
+    p.add_argument("--role", choices=("fintech", "coordinator"), help="which party this process is")
+    p.add_argument("--name", help="fintech name (default: the role its certificate names, e.g. fintech_1)")
+    p.add_argument("--listen", metavar="HOST:PORT", help="address to listen on (port 0: any free port)")
+    p.add_argument("--data", type=Path, help="fintech: its table (CSV or Parquet)")
+    p.add_argument("--id-column", help="fintech: the customer id column")
+    p.add_argument("--coordinator-at", metavar="HOST:PORT", help="fintech: where the coordinator listens")
+    p.add_argument("--model-dir", type=Path, help="fintech: writes NAME/model.json here when training stops, and loads it at start to answer scoring")
+    p.add_argument("--checkpoint-dir", type=Path, help="fintech: per-epoch checkpoints (default MODEL_DIR/checkpoints)")
+    p.add_argument("--n-jobs", type=int, help="worker processes for the Paillier kernels (default -1: all cores)")
+    p.add_argument("--score-max-rows", type=_positive_int, help="fintech: most applicants per scoring request (default 100000)")
+    p.add_argument("--score-rate", type=_positive_float, help="fintech: scoring requests per second (default 5)")
+    p.add_argument("--score-burst", type=_positive_int, help="fintech: scoring requests allowed back to back (default 20)")
+    p.add_argument("--insecure-test-key", action="store_true", help="TEST ONLY: accept Paillier keys below 2048 bits")
+    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", help="log verbosity (default INFO; logs never hold payloads)")
+    p.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
+    _add_network_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("certs", help="create or inspect the federation's TLS credentials")
+    certs = p.add_subparsers(dest="certs_command", required=True)
+    c = certs.add_parser("init", help="make a private CA and a key + certificate per party")
+    c.add_argument("--out", type=Path, required=True, help="directory for ca.crt, ca.key and ROLE.crt/ROLE.key")
+    c.add_argument("--fintechs", type=_positive_int, default=1, help="number of fintechs (default 1)")
+    c.add_argument("--host", action="append", metavar="ROLE=HOSTNAME", help="extra host name or IP for a party's certificate (repeatable)")
+    c.add_argument("--organization", default="riskfed federation", help="organisation name in the certificates")
+    c.add_argument("--days", type=_positive_int, default=825, help="validity in days (default 825)")
+    c.add_argument("--force", action="store_true", help="overwrite existing files")
+    c.set_defaults(func=cmd_certs)
+    c = certs.add_parser("show", help="print the roles and names in certificates")
+    c.add_argument("files", type=Path, nargs="+")
+    c.set_defaults(func=cmd_certs)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="riskfed",
@@ -305,24 +592,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=_fraction, default=0.7, help="share of bank customers the fintech knows (default 0.7)")
     p.add_argument("--fintechs", type=_positive_int, default=1, help="number of fintechs; ≥ 2 splits the partner features (default 1)")
     p.add_argument("--out", type=Path, default=Path("pilot_out"), help="output directory (default pilot_out)")
+    p.add_argument("--processes", action="store_true", help="run each party as its own OS process on loopback, talking gRPC over mutual TLS with generated certificates")
+    p.add_argument("--timeout", type=_positive_float, default=None, help="with --processes: seconds to wait for any one reply (default 300)")
     _add_training_options(p)
     p.set_defaults(func=cmd_pilot)
 
     p = sub.add_parser("run", help="run the job on your own bank and fintech files (CSV or Parquet)")
     p.add_argument("--bank", type=Path, required=True, help="the bank's table (ids, labels, features)")
-    p.add_argument("--fintech", type=Path, action="append", required=True, help="a fintech's table; repeat for several")
+    p.add_argument("--fintech", type=Path, action="append", help="a fintech's table; repeat for several (in-memory run)")
     p.add_argument("--id-column", required=True, help="customer id column")
     p.add_argument("--label-column", required=True, help="the bank's 0/1 default column")
     p.add_argument("--fintech-id-column", action="append", help="a fintech's id column when it differs (one per --fintech)")
     p.add_argument("--categorical", action="append", help="bank column to treat as categorical (repeatable)")
     p.add_argument("--out", type=Path, default=Path("riskfed_out"), help="output directory (default riskfed_out)")
     _add_training_options(p)
+    g = _add_network_options(p)
+    g.add_argument("--fintech-at", action="append", metavar="[NAME=]HOST:PORT", help="a fintech service (riskfed serve --role fintech); repeat for several, in order")
+    g.add_argument("--coordinator-at", metavar="HOST:PORT", help="the coordinator service (riskfed serve --role coordinator)")
+    g.add_argument("--checkpoint-dir", type=Path, help="where the bank checkpoints after every epoch (default OUT.checkpoints)")
+    g.add_argument("--resume", action="store_true", help="continue the session in --checkpoint-dir from its last complete epoch")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("score", help="score new applicants with a saved model")
     p.add_argument("--model", type=Path, required=True, help="model directory written by run/pilot (DIR/model)")
     p.add_argument("--bank", type=Path, required=True, help="the bank's applicant table (ids + the model's bank features)")
-    p.add_argument("--fintech", type=Path, action="append", required=True, help="each fintech's current table, in model order")
+    p.add_argument("--fintech", type=Path, action="append", help="each fintech's current table, in model order (in-memory scoring)")
     p.add_argument("--out", type=Path, required=True, help="scores file (.csv or .parquet)")
     p.add_argument("--id-column", help="applicant id column (default: the training id column)")
     p.add_argument("--fintech-id-column", action="append", help="a fintech's id column when it differs")
@@ -333,6 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pdo", type=float, help="points to double the odds (default 20)")
     p.add_argument("--n-jobs", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = _add_network_options(p)
+    g.add_argument("--fintech-at", action="append", metavar="[NAME=]HOST:PORT", help="score with the fintech services at these addresses (model order)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("generate", help="write a synthetic data set (e.g. to regenerate sample_data/)")
@@ -344,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--formats", default="parquet,csv", help="comma-separated: parquet,csv")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_generate)
+    _add_network_parsers(sub)
     return parser
 
 
@@ -359,7 +656,8 @@ def main(argv: list[str] | None = None) -> int:
         console.print("[yellow]cancelled[/] (nothing was written)")
         return EXIT_INTERRUPTED
     except RiskfedError as exc:
-        console.print("[bold red]error:[/] " + _escape(str(exc)), highlight=False)
+        # One line, never wrapped at the terminal width: scripts grep for it.
+        console.print("[bold red]error:[/] " + _escape(" ".join(str(exc).splitlines())), highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
 
 

@@ -12,6 +12,7 @@ batches: when it returns true the session stops cleanly with :class:`Cancelled`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from riskfed.alignment.index import AlignedIndex
-from riskfed.errors import RiskfedError
+from riskfed.errors import ConfigurationError, RiskfedError
 from riskfed.protocol.messages import Message
 from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, Bank
 from riskfed.roles.local import Hyperparameters
@@ -79,6 +80,27 @@ def _deliver(transport: Transport, bank: Bank, messages: list[Message]) -> None:
             bank.handle(reply)
 
 
+def _check_resume(state: dict, hyper: Hyperparameters, key_bits: int) -> None:
+    """A resumed session must train exactly as the interrupted one did."""
+    saved = Hyperparameters.from_dict(state["hyperparameters"])
+    mine = dataclasses.replace(hyper, parties=saved.parties, steps_per_epoch=saved.steps_per_epoch)
+    changed = [f.name for f in dataclasses.fields(Hyperparameters) if getattr(mine, f.name) != getattr(saved, f.name)]
+    if changed:
+        name = changed[0]
+        raise ConfigurationError(
+            f"Cannot resume: the checkpoint was trained with {name}={getattr(saved, name)!r}, this run asks for "
+            f"{getattr(mine, name)!r}; resume with the same settings."
+        )
+    if int(state["key_bits"]) != key_bits:
+        raise ConfigurationError(
+            f"Cannot resume: the checkpoint was trained with {state['key_bits']}-bit keys, this run asks for {key_bits}."
+        )
+
+
+def _converged_reason(entry: dict, tol: float) -> str:
+    return f"converged: model moved {entry['relative_change']:.4f} < tol={tol} in epoch {entry['epoch']}"
+
+
 def run_training_session(
     bank: Bank,
     transport: Transport,
@@ -90,6 +112,8 @@ def run_training_session(
     min_intersection: int = DEFAULT_MIN_INTERSECTION,
     progress: ProgressCallback | None = None,
     cancel: Callable[[], bool] | None = None,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> SessionOutcome:
     """Run alignment, federated training and holdout scoring, driven by the bank.
 
@@ -109,10 +133,19 @@ def run_training_session(
         Stratified holdout share (the split and batch order follow the bank's seed).
     progress, cancel:
         Progress callback and cancellation poll.
+    checkpoint:
+        Called after every complete epoch with the bank's state
+        (:meth:`Bank.checkpoint_state` plus ``batch_losses`` so far), e.g. to write it
+        with :func:`riskfed.checkpoint.write_checkpoint`.
+    resume:
+        Such a state: continue that session after its last complete epoch, under a fresh
+        key, without repeating alignment or the plan (every fintech reloads its own
+        checkpoint of the same epoch). ``hyper`` and ``key_bits`` must equal the
+        checkpoint's; the final model equals an uninterrupted run's.
 
     Raises
     ------
-    AlignmentError, ProtocolError, CryptoError, Cancelled
+    AlignmentError, ProtocolError, CryptoError, TransportError, ConfigurationError, Cancelled
     """
     notify = progress or (lambda event: None)
     timings: dict[str, float] = {}
@@ -122,28 +155,46 @@ def run_training_session(
             raise Cancelled("Training was cancelled; nothing was saved.")
 
     t0 = time.perf_counter()
-    notify(ProgressEvent("alignment", 0, 3, "opening session"))
-    _deliver(transport, bank, bank.open_session(key_bits=key_bits, psi_method=psi_method))
-    timings["key_setup"] = time.perf_counter() - t0
-    check_cancel()
+    batch_losses: list[dict] = []
+    if resume is None:
+        notify(ProgressEvent("alignment", 0, 3, "opening session"))
+        _deliver(transport, bank, bank.open_session(key_bits=key_bits, psi_method=psi_method))
+        timings["key_setup"] = time.perf_counter() - t0
+        check_cancel()
 
-    t1 = time.perf_counter()
-    notify(ProgressEvent("alignment", 1, 3, f"private set intersection ({psi_method})", elapsed=t1 - t0))
-    _deliver(transport, bank, bank.psi_requests())
-    _deliver(transport, bank, bank.finish_alignment(min_size=min_intersection))
-    timings["alignment"] = time.perf_counter() - t1
-    notify(ProgressEvent("alignment", 3, 3, f"{bank.aligned.size:,} shared customers", elapsed=time.perf_counter() - t0))
-    check_cancel()
+        t1 = time.perf_counter()
+        notify(ProgressEvent("alignment", 1, 3, f"private set intersection ({psi_method})", elapsed=t1 - t0))
+        _deliver(transport, bank, bank.psi_requests())
+        _deliver(transport, bank, bank.finish_alignment(min_size=min_intersection))
+        timings["alignment"] = time.perf_counter() - t1
+        notify(ProgressEvent("alignment", 3, 3, f"{bank.aligned.size:,} shared customers", elapsed=time.perf_counter() - t0))
+        check_cancel()
 
-    t2 = time.perf_counter()
-    _deliver(transport, bank, bank.plan_training(hyper, test_size=test_size))
+        t2 = time.perf_counter()
+        _deliver(transport, bank, bank.plan_training(hyper, test_size=test_size))
+    else:
+        _check_resume(resume, hyper, key_bits)
+        bank.restore_state(resume)
+        notify(ProgressEvent("alignment", 0, 1, f"resuming session {bank.session_id} after epoch {len(bank.history)}"))
+        _deliver(transport, bank, bank.resume_session())
+        bank.done("session_ready")
+        timings["key_setup"] = time.perf_counter() - t0
+        timings["alignment"] = 0.0
+        notify(ProgressEvent("alignment", 1, 1, f"{bank.aligned.size:,} shared customers (from the checkpoint)", elapsed=timings["key_setup"]))
+        batch_losses = [dict(b) for b in resume.get("batch_losses", [])]
+        check_cancel()
+        t2 = time.perf_counter()
     _deliver(transport, bank, [bank.coordinator_plan()])
     batches_per_epoch = len(bank.epoch_batches(0))
     total = batches_per_epoch * hyper.max_epochs
-    done = 0
-    batch_losses: list[dict] = []
+    start_epoch = len(bank.history)
+    done = start_epoch * batches_per_epoch
     stop_reason = f"reached max_epochs={hyper.max_epochs}"
-    for epoch in range(hyper.max_epochs):
+    if bank.history and bank.history[-1]["converged"]:
+        # The interrupted session had already converged: stop straight away.
+        stop_reason = _converged_reason(bank.history[-1], hyper.tol)
+        start_epoch = hyper.max_epochs
+    for epoch in range(start_epoch, hyper.max_epochs):
         losses = []
         for b, rows in enumerate(bank.epoch_batches(epoch)):
             check_cancel()
@@ -169,8 +220,10 @@ def run_training_session(
         _deliver(transport, bank, bank.epoch_end_messages(epoch))
         entry = bank.finish_epoch(epoch, losses)
         entry["seconds"] = time.perf_counter() - t2
+        if checkpoint is not None:
+            checkpoint(bank.checkpoint_state() | {"batch_losses": [dict(b) for b in batch_losses]})
         if entry["converged"]:
-            stop_reason = f"converged: model moved {entry['relative_change']:.4f} < tol={hyper.tol} in epoch {epoch + 1}"
+            stop_reason = _converged_reason(entry, hyper.tol)
             break
     _deliver(transport, bank, bank.stop_messages(stop_reason))
     timings["training"] = time.perf_counter() - t2

@@ -89,6 +89,9 @@ def run_pipeline(
     cancel: Callable[[], bool] | None = None,
     sources: dict | None = None,
     extra_report: dict | None = None,
+    transport=None,
+    checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None,
 ) -> PipelineResult:
     """Run the federated job and its baselines; optionally write ``out_dir``.
 
@@ -104,23 +107,38 @@ def run_pipeline(
         Also fit the centralised reference on the joined data (pilots/tests only).
     estimator:
         A configured :class:`VerticalLogisticRegression` (default settings otherwise).
+    transport:
+        A network transport connected to fintech and coordinator services: then
+        ``fintechs`` holds the fintechs' *names*, only the bank's table is here, the
+        bank's model part alone is written, and the centralised reference is not
+        available (no one holds the joined data).
+    checkpoint, resume:
+        With ``transport``: per-epoch checkpoint callback and a bank checkpoint to
+        resume from (see :func:`riskfed.federation.run_training_session`).
 
     Returns
     -------
     PipelineResult
     """
     t0 = time.perf_counter()
+    remote = transport is not None
     bank_table, fintech_tables = validate_inputs(
         bank,
-        fintechs,
+        [] if remote else fintechs,
         id_column=id_column,
         label_column=label_column,
-        fintech_id_columns=fintech_id_columns,
+        fintech_id_columns=None if remote else fintech_id_columns,
         categorical=categorical,
         sources=sources,
     )
     est = estimator if estimator is not None else VerticalLogisticRegression()
-    est.fit(bank_table, fintech_tables, progress=progress, cancel=cancel)
+    if remote:
+        centralized = False
+        est.fit_remote(
+            bank_table, list(fintechs), transport, progress=progress, cancel=cancel, checkpoint=checkpoint, resume=resume
+        )
+    else:
+        est.fit(bank_table, fintech_tables, progress=progress, cancel=cancel)
     outcome = est.outcome_
     aligned = outcome.aligned
     y_hold = outcome.holdout_labels
@@ -148,7 +166,13 @@ def run_pipeline(
     report = {
         "riskfed_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "data": {"bank": bank_table.summary(), "fintechs": [t.summary() for t in fintech_tables]},
+        "data": {
+            "bank": bank_table.summary(),
+            "fintechs": [t.summary() for t in fintech_tables]
+            if not remote
+            # Over the network the bank knows only each fintech's row count.
+            else [{"party": n, "rows": r, "remote": True} for n, r in zip(counts["fintechs"], counts["fintech_rows"])],
+        },
         "alignment": {
             "method": aligned.method,
             "id_normalization": est.model_.normalization.describe(),
@@ -187,6 +211,8 @@ def run_pipeline(
         "notes": {
             "centralized": "Pilot-only reference: a model on the joined data, which a real deployment never builds."
             if centralized
+            else "Not available: the parties ran on separate hosts and no one holds the joined data."
+            if remote
             else "Not computed (the parties' data cannot be joined outside a pilot).",
             "keyed_hash": "Keyed-hash alignment lets a key holder test guesses of the other party's ids; use ecdh for guessable ids."
             if aligned.method == "keyed-hash"

@@ -325,22 +325,7 @@ class VerticalLogisticRegression:
                 progress=progress,
                 cancel=cancel,
             )
-        # The fallback scores applicants no fintech knows: train it on every bank row
-        # except the shared holdout, so the holdout stays unseen by every model.
-        holdout_bank_rows = outcome.aligned.bank_rows[outcome.holdout_rows]
-        keep = np.ones(bank_table.n_rows, dtype=bool)
-        keep[holdout_bank_rows] = False
-        fallback = FallbackModel.fit(bank_table, np.flatnonzero(keep))
-        bank_part = bank_role.export_model()
-        bank_part["fallback"] = fallback.to_dict()
-        bank_part["scorecard"] = Scorecard(base_points=self.base_points, base_odds=self.base_odds, pdo=self.pdo).to_dict()
-        bank_part["training"] = {
-            "key_bits": outcome.key_bits,
-            "epochs": outcome.epochs,
-            "hyperparameters": outcome.hyperparameters,
-            "psi": self.psi,
-            "session_id": outcome.session_id,
-        }
+        bank_part = self._bank_part(bank_table, bank_role, outcome)
         self.model_ = FederatedModel(bank_part, {r.name: r.export_model() for r in fintech_roles})
         self.outcome_ = outcome
         self.coef_ = {BANK: np.asarray(bank_part["weights"])} | {
@@ -359,6 +344,102 @@ class VerticalLogisticRegression:
         # Every party's role object (in-memory only): for audits, benchmarks and the
         # plaintext-twin tests, never for production use of another party's state.
         self.roles_ = {bank_role.name: bank_role, **{r.name: r for r in fintech_roles}}
+        return self
+
+    def _bank_part(self, bank_table: PartyTable, bank_role: Bank, outcome: SessionOutcome) -> dict:
+        """The bank's model part: its weights plus fallback, scorecard and training facts."""
+        # The fallback scores applicants no fintech knows: train it on every bank row
+        # except the shared holdout, so the holdout stays unseen by every model.
+        holdout_bank_rows = outcome.aligned.bank_rows[outcome.holdout_rows]
+        keep = np.ones(bank_table.n_rows, dtype=bool)
+        keep[holdout_bank_rows] = False
+        fallback = FallbackModel.fit(bank_table, np.flatnonzero(keep))
+        bank_part = bank_role.export_model()
+        bank_part["fallback"] = fallback.to_dict()
+        bank_part["scorecard"] = Scorecard(base_points=self.base_points, base_odds=self.base_odds, pdo=self.pdo).to_dict()
+        bank_part["training"] = {
+            "key_bits": outcome.key_bits,
+            "epochs": outcome.epochs,
+            "hyperparameters": outcome.hyperparameters,
+            "psi": self.psi,
+            "session_id": outcome.session_id,
+        }
+        return bank_part
+
+    def fit_remote(
+        self,
+        bank: pd.DataFrame | PartyTable,
+        fintechs: Sequence[str],
+        transport,
+        *,
+        id_column: str | None = None,
+        label_column: str | None = None,
+        categorical: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        cancel: Callable[[], bool] | None = None,
+        checkpoint: Callable[[dict], None] | None = None,
+        resume: dict | None = None,
+    ) -> "VerticalLogisticRegression":
+        """Train as the bank with fintechs and a coordinator on other hosts.
+
+        The same session as :meth:`fit`, driven over ``transport`` (a
+        :class:`~riskfed.transport.network.NetworkTransport` connected to the parties'
+        services). Only the bank's model part is kept here (``model_.fintechs`` is
+        empty): each fintech service writes its own part.
+
+        Parameters
+        ----------
+        bank:
+            The bank's table.
+        fintechs:
+            The fintechs' names (``fintech_1`` …), in model order.
+        transport:
+            Connected to every fintech and the coordinator.
+        checkpoint, resume:
+            Per-epoch checkpoint callback and a bank checkpoint to resume from (see
+            :func:`riskfed.federation.run_training_session`).
+
+        Returns
+        -------
+        self
+        """
+        hyper = self._validate_params()
+        names = list(fintechs)
+        if not names or not all(isinstance(n, str) for n in names):
+            raise ConfigurationError("VerticalLogisticRegression.fit_remote needs the fintechs' names, e.g. ['fintech_1'].")
+        if label_column is None and not isinstance(bank, PartyTable):
+            raise ConfigurationError("bank: pass label_column= (the 0/1 default flag) to use a DataFrame.")
+        bank_table = _as_table(bank, party=BANK, id_column=id_column, label_column=label_column, categorical=categorical)
+        bank_role = Bank(
+            bank_table, names, n_jobs=self.n_jobs, allow_insecure_key=self.allow_insecure_key, seed=self.random_state
+        )
+        with dask_backend(self.dask_scheduler):
+            outcome = run_training_session(
+                bank_role,
+                transport,
+                hyper=hyper,
+                key_bits=self.key_bits,
+                psi_method=self.psi,
+                test_size=self.test_size,
+                min_intersection=self.min_intersection,
+                progress=progress,
+                cancel=cancel,
+                checkpoint=checkpoint,
+                resume=resume,
+            )
+        bank_part = self._bank_part(bank_table, bank_role, outcome)
+        self.model_ = FederatedModel(bank_part, {})
+        self.outcome_ = outcome
+        self.coef_ = {BANK: np.asarray(bank_part["weights"])}
+        self.intercept_ = float(bank_part["intercept"])
+        self.n_iter_ = outcome.epochs
+        self.history_ = outcome.history
+        self.feature_names_ = {BANK: bank_part["feature_names"]}
+        self.bank_table_ = bank_table
+        self.fintech_tables_ = {}
+        self.fintech_aligned_rows_ = {}
+        self.transport_ = transport
+        self.roles_ = {bank_role.name: bank_role}
         return self
 
     def _check_fitted(self) -> None:

@@ -13,7 +13,8 @@ arrays of a declared dtype. The codec (:mod:`riskfed.protocol.codec`) never pick
 
 Who sends what (B = bank, F = a fintech, C = coordinator)::
 
-    SessionOpen          B → F, C   session id, purpose, parties, parameters
+    SessionOpen          B → F, C   session id, purpose (training, resume, scoring), parties,
+                                    parameters, the epoch a resumed session continues from
     KeyRequest           F → C      a fintech asks the coordinator itself for the key
     PublicKeyAnnounce    C → B, F   n, h_s, fingerprint (reply to SessionOpen/KeyRequest)
     SessionReady         F → B      the fintech's row count and the key it received
@@ -77,6 +78,9 @@ class SessionOpen(Message):
     allow_insecure_key: bool = False
     psi_method: str = "ecdh"
     id_normalization: dict = field(default_factory=dict)
+    # purpose "resume": continue session ``session_id`` after this many complete epochs,
+    # from each party's own checkpoint and under a fresh key (see riskfed.checkpoint).
+    resume_epoch: int = 0
     STEP: ClassVar[str] = "session_open"
 
 

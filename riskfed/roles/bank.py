@@ -310,17 +310,17 @@ class Bank(Role):
         counts = np.bincount(y, minlength=2)
         if counts.min() < 2:
             raise AlignmentError(
-                f"The {self.aligned.size} shared customers include {int(counts[1])} defaulter(s) and "
+                f"bank: the {self.aligned.size} shared customers include {int(counts[1])} defaulter(s) and "
                 f"{int(counts[0])} non-defaulter(s); both classes need at least 2 rows to split.",
                 party=BANK,
             )
         try:
             train, holdout = train_test_split(positions, test_size=test_size, stratify=y, random_state=self.seed)
         except ValueError as exc:
-            raise AlignmentError(f"Cannot split the {self.aligned.size} shared customers: {exc}", party=BANK) from None
+            raise AlignmentError(f"bank: cannot split the {self.aligned.size} shared customers: {exc}", party=BANK) from None
         if len(train) < hyper.min_batch_size:
             raise AlignmentError(
-                f"Only {len(train)} shared customers are left for training; the minimum batch size is "
+                f"bank: only {len(train)} shared customers are left for training; the minimum batch size is "
                 f"{hyper.min_batch_size}.",
                 party=BANK,
             )
@@ -329,14 +329,7 @@ class Bank(Role):
         self.hyper = hyper
         hyper = dataclasses.replace(hyper, parties=1 + len(self.fintechs), steps_per_epoch=len(self.epoch_batches(0)))
         self.hyper = hyper
-        self.y_aligned = y
-        frame = self.table.features.iloc[self.aligned.bank_rows]
-        numeric = [c for c in self.table.feature_names if c not in self.table.categorical]
-        self.preprocessor = Preprocessor(numeric, list(self.table.categorical), party=BANK)
-        self.preprocessor.fit(frame.iloc[self.train_rows])
-        self.X_full = self.preprocessor.transform(frame)
-        X_q = quantize_features(self.X_full, party=BANK, columns=self.preprocessor.feature_names_)
-        self.local = LocalModel(X_q, hyper, self.train_rows, bias=True)
+        self._prepare_local()
         self._slots = {}
         self.done("ack")
         self.expect("plan_accepted", *self.fintechs)
@@ -352,6 +345,17 @@ class Bank(Role):
             )
             for f in self.fintechs
         ]
+
+    def _prepare_local(self) -> None:
+        """Labels, preprocessing and local model for the aligned rows (also on resume)."""
+        self.y_aligned = self.table.labels[self.aligned.bank_rows]
+        frame = self.table.features.iloc[self.aligned.bank_rows]
+        numeric = [c for c in self.table.feature_names if c not in self.table.categorical]
+        self.preprocessor = Preprocessor(numeric, list(self.table.categorical), party=BANK)
+        self.preprocessor.fit(frame.iloc[self.train_rows])
+        self.X_full = self.preprocessor.transform(frame)
+        X_q = quantize_features(self.X_full, party=BANK, columns=self.preprocessor.feature_names_)
+        self.local = LocalModel(X_q, self.hyper, self.train_rows, bias=True)
 
     def _on_plan_accepted(self, msg: PlanAccepted):
         if msg.slots < 1:
@@ -379,6 +383,107 @@ class Bank(Role):
             hyperparameters=hyper,
             key_fingerprint=self.public_key.fingerprint,
         )
+
+    # -- checkpoints ------------------------------------------------------------------
+    def checkpoint_state(self) -> dict:
+        """The bank's state at an epoch boundary, for :mod:`riskfed.checkpoint`.
+
+        Alignment (row positions only), the split, the public plan, the epoch history
+        and the optimizer state. No key and no ciphertext: every ciphertext of a batch is
+        consumed within it, so a resumed session can run under a fresh key.
+        """
+        if self.aligned is None or getattr(self, "local", None) is None:
+            raise ProtocolError("bank: nothing to checkpoint before training starts.", party=BANK)
+        a = self.aligned
+        return {
+            "kind": "riskfed-bank-checkpoint",
+            "party": BANK,
+            "session_id": self.session_id,
+            "seed": int(self.seed),
+            "psi_method": self.psi_method,
+            "key_bits": int(self.key_bits),
+            "fintechs": list(self.fintechs),
+            "fintech_rows": {k: int(v) for k, v in self.fintech_rows.items()},
+            "slots": {k: int(v) for k, v in self._slots.items()},
+            "id_normalization": self.normalization.to_dict(),
+            "hyperparameters": self.hyper.to_dict(),
+            "history": [dict(h) for h in self.history],
+            "aligned": {
+                "method": a.method,
+                "bank_count": int(a.bank_count),
+                "partner_counts": {k: int(v) for k, v in a.partner_counts.items()},
+                "bank_rows": a.bank_rows,
+                "partner_rows": dict(a.partner_rows),
+            },
+            "train_rows": self.train_rows,
+            "holdout_rows": self.holdout_rows,
+            "local": self.local.get_state(),
+        }
+
+    def restore_state(self, state: dict) -> None:
+        """Load :meth:`checkpoint_state` into a fresh bank (same table, fintechs, seed)."""
+        if state.get("kind") != "riskfed-bank-checkpoint":
+            raise ProtocolError("bank: the checkpoint is not a bank checkpoint.", party=BANK)
+        if list(state["fintechs"]) != self.fintechs:
+            raise ConfigurationError(
+                f"bank: the checkpoint was made with fintechs {', '.join(state['fintechs'])}, not {', '.join(self.fintechs)}.",
+                party=BANK,
+            )
+        if int(state["seed"]) != self.seed:
+            raise ConfigurationError(
+                f"bank: the checkpoint was made with seed {state['seed']}, not {self.seed}; resume with the same seed.",
+                party=BANK,
+            )
+        a = state["aligned"]
+        self.aligned = AlignedIndex(
+            bank_rows=a["bank_rows"],
+            partner_rows=dict(a["partner_rows"]),
+            method=a["method"],
+            bank_count=a["bank_count"],
+            partner_counts=dict(a["partner_counts"]),
+        )
+        if self.aligned.bank_count != self.table.n_rows:
+            raise ConfigurationError(
+                f"bank: the checkpoint was made on a table of {self.aligned.bank_count:,} rows; this one has {self.table.n_rows:,}.",
+                party=BANK,
+            )
+        self.session_id = state["session_id"]
+        self.purpose = "training"
+        self.psi_method = state["psi_method"]
+        self.key_bits = int(state["key_bits"])
+        self.normalization = IdNormalization.from_dict(state["id_normalization"])
+        self.fintech_rows = dict(state["fintech_rows"])
+        self.train_rows = np.asarray(state["train_rows"], dtype=np.int64)
+        self.holdout_rows = np.asarray(state["holdout_rows"], dtype=np.int64)
+        self.hyper = Hyperparameters.from_dict(state["hyperparameters"])
+        self.history = [dict(h) for h in state["history"]]
+        self._prepare_local()
+        self.local.set_state(state["local"])
+        self._slots = dict(state["slots"])
+
+    def resume_session(self) -> list[SessionOpen]:
+        """Messages that resume the restored session after its last complete epoch.
+
+        The coordinator makes a fresh key (it kept none); each fintech reloads its own
+        checkpoint of that epoch and fetches the new key. Alignment and the plan are not
+        repeated; send :meth:`coordinator_plan` next, then the next epoch's batches.
+        """
+        if getattr(self, "local", None) is None:
+            raise ProtocolError("bank: restore a checkpoint before resuming.", party=BANK)
+        check_key_bits(self.key_bits, allow_insecure=self.allow_insecure_key, party=BANK)
+        self.public_key = None
+        common = dict(
+            purpose="resume",
+            parties=(BANK, COORDINATOR, *self.fintechs),
+            key_bits=self.key_bits,
+            allow_insecure_key=self.allow_insecure_key,
+            psi_method=self.psi_method,
+            id_normalization=self.normalization.to_dict(),
+            resume_epoch=len(self.history),
+        )
+        self.expect("public_key", COORDINATOR)
+        self.expect("session_ready", *self.fintechs)
+        return [self.reply(SessionOpen, t, 0, **common) for t in (COORDINATOR, *self.fintechs)]
 
     # -- batches ----------------------------------------------------------------------
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
@@ -523,10 +628,12 @@ class Bank(Role):
     # -- epochs -----------------------------------------------------------------------
     def epoch_end_messages(self, epoch: int) -> list[EpochEnd]:
         self._reports = {}
+        self._epoch_round = round_of(epoch, 999_999)
         self.expect("epoch_report", *self.fintechs)
-        return [self.reply(EpochEnd, f, round_of(epoch, 999_999), epoch=epoch) for f in self.fintechs]
+        return [self.reply(EpochEnd, f, self._epoch_round, epoch=epoch) for f in self.fintechs]
 
     def _on_epoch_report(self, msg: EpochReport):
+        self.check_round(msg, self._epoch_round)
         if not all(np.isfinite(v) and v >= 0 for v in (msg.score_change_sq, msg.score_norm_sq)):
             raise ProtocolError(f"{msg.sender} reported an invalid epoch summary.", party=msg.sender)
         self._reports[msg.sender] = (msg.score_change_sq, msg.score_norm_sq)

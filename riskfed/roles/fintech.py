@@ -147,6 +147,8 @@ class Fintech(Role):
 
     # -- session ----------------------------------------------------------------------
     def _on_open(self, msg: SessionOpen):
+        if msg.purpose == "resume":
+            return self._on_resume(msg)
         self.session_id = msg.session_id
         self.purpose = msg.purpose
         self.normalization = IdNormalization.from_dict(msg.id_normalization) if msg.id_normalization else IdNormalization()
@@ -233,8 +235,20 @@ class Fintech(Role):
         size = len(self.aligned_rows)
         check_positions(msg.train_rows, size, party=BANK, what="training rows")
         check_positions(msg.holdout_rows, size, party=BANK, what="holdout rows")
-        self.hyper = Hyperparameters.from_dict(msg.hyperparameters)
-        self._train = np.asarray(msg.train_rows, dtype=np.int64)
+        self._prepare_local(Hyperparameters.from_dict(msg.hyperparameters), msg.train_rows)
+        self.done("training_plan")
+        self.expect("batch_request", BANK)
+        self.expect("epoch_end", BANK)
+        self.expect("training_stop", BANK)
+        n_feat = self._local.n_features
+        slots = packed_count(n_feat, self.public_key.key_bits, self.hyper)
+        return [self.reply(PlanAccepted, BANK, msg.round, slots=slots, features=n_feat)]
+
+    def _prepare_local(self, hyper: Hyperparameters, train_rows) -> None:
+        """Fit preprocessing on the training rows and build the local model (also on resume)."""
+        size = len(self.aligned_rows)
+        self.hyper = hyper
+        self._train = np.asarray(train_rows, dtype=np.int64)
         self._train_set = np.zeros(size, dtype=bool)
         self._train_set[self._train] = True
         frame = self.table.features.iloc[self.aligned_rows]
@@ -244,13 +258,6 @@ class Fintech(Role):
         self._X_full = self.preprocessor.transform(frame)
         X_q = quantize_features(self._X_full, party=self.name, columns=self.preprocessor.feature_names_)
         self._local = LocalModel(X_q, self.hyper, self._train)
-        self.done("training_plan")
-        self.expect("batch_request", BANK)
-        self.expect("epoch_end", BANK)
-        self.expect("training_stop", BANK)
-        n_feat = self._local.n_features
-        slots = packed_count(n_feat, self.public_key.key_bits, self.hyper)
-        return [self.reply(PlanAccepted, BANK, msg.round, slots=slots, features=n_feat)]
 
     def _on_batch(self, msg: BatchRequest):
         self.check_round(msg, round_of(msg.epoch, msg.batch))
@@ -336,6 +343,11 @@ class Fintech(Role):
         return [self.reply(BatchDone, BANK, msg.round, loss_share=share, key_fingerprint=self.public_key.fingerprint)]
 
     def _on_epoch_end(self, msg: EpochEnd):
+        # A stale or replayed "end of epoch" must not reset this party's epoch summary.
+        self.check_round(msg, round_of(msg.epoch, 999_999))
+        if msg.round <= self._round:
+            raise ProtocolError(f"{self.name}: round {msg.round} was already served.", party=BANK)
+        self._round = msg.round
         change, norm = self._local.end_epoch()
         return [self.reply(EpochReport, BANK, msg.round, epoch=msg.epoch, score_change_sq=change, score_norm_sq=norm)]
 
@@ -381,6 +393,65 @@ class Fintech(Role):
                 scores[known] = self._partial(positions[known])
             return [self.reply(PartialScores, BANK, msg.round, scores=scores, known=known)]
         raise ProtocolError(f"{self.name}: unknown scoring index {msg.index!r}.", party=BANK)
+
+    # -- checkpoints ------------------------------------------------------------------
+    def checkpoint_state(self) -> dict:
+        """This fintech's state at an epoch boundary, for :mod:`riskfed.checkpoint`.
+
+        Its aligned rows (which of its customers the bank shares, in the session order),
+        the training rows, the public hyper-parameters, the last round served and its
+        optimizer state. No key and no ciphertext: nothing encrypted outlives a batch.
+        """
+        if self._local is None or self.aligned_rows is None:
+            raise ProtocolError(f"{self.name}: nothing to checkpoint before training starts.", party=self.name)
+        return {
+            "kind": "riskfed-fintech-checkpoint",
+            "party": self.name,
+            "session_id": self.session_id,
+            "round": int(self._round),
+            "id_normalization": self.normalization.to_dict(),
+            "hyperparameters": self.hyper.to_dict(),
+            "aligned_rows": np.asarray(self.aligned_rows, dtype=np.int64),
+            "train_rows": np.asarray(self._train, dtype=np.int64),
+            "local": self._local.get_state(),
+        }
+
+    def restore_state(self, state: dict) -> None:
+        """Arm this (fresh) role to resume the checkpointed session.
+
+        The next ``SessionOpen`` with purpose ``resume`` for that session rebuilds the
+        local model from this state and fetches the session's new key from the
+        coordinator; alignment and the training plan are not repeated.
+        """
+        if state.get("kind") != "riskfed-fintech-checkpoint" or state.get("party") != self.name:
+            raise ProtocolError(f"{self.name}: the checkpoint is not one of {self.name}'s.", party=self.name)
+        rows = np.asarray(state["aligned_rows"], dtype=np.int64)
+        check_positions(rows, self.table.n_rows, party=self.name, what="checkpointed aligned rows")
+        self._resume_state = state
+
+    def _on_resume(self, msg: SessionOpen):
+        state = getattr(self, "_resume_state", None)
+        if state is None or state["session_id"] != msg.session_id:
+            raise ProtocolError(
+                f"{self.name} has no checkpoint of session {msg.session_id!r} to resume.", party=BANK
+            )
+        check_key_bits(msg.key_bits, allow_insecure=self.allow_insecure_key and msg.allow_insecure_key, party=self.name)
+        self.session_id = msg.session_id
+        self.purpose = "training"
+        self.normalization = IdNormalization.from_dict(state["id_normalization"])
+        self.aligned_rows = np.asarray(state["aligned_rows"], dtype=np.int64)
+        self._prepare_local(Hyperparameters.from_dict(state["hyperparameters"]), state["train_rows"])
+        self._local.set_state(state["local"])
+        self._round = int(state["round"])
+        self._session_key_bits = msg.key_bits
+        self._resume_state = None
+        self.done("session_open")
+        self.expect("public_key", COORDINATOR)
+        self.expect("batch_request", BANK)
+        self.expect("epoch_end", BANK)
+        self.expect("training_stop", BANK)
+        # A fresh key for the resumed session, fetched from the coordinator itself.
+        return [self.reply(KeyRequest, COORDINATOR, msg.round)]
 
     # -- model parts ------------------------------------------------------------------
     def export_model(self) -> dict:

@@ -430,6 +430,32 @@ class LocalModel:
         self._epoch_start = current.copy()
         return float(delta @ self._gram @ delta), float(current @ self._gram @ current)
 
+    # -- checkpoints (riskfed.checkpoint) -------------------------------------------------
+    _STATE_ARRAYS = ("weights", "average", "velocity", "second", "_epoch_start")
+
+    def get_state(self) -> dict:
+        """The optimizer state at an epoch boundary: float64 arrays and the step count.
+
+        Everything else (design matrix, preconditioner, Gram matrix) is rebuilt from the
+        party's data, deterministically, so a restored model continues bit for bit.
+        """
+        return {"steps": int(self.steps)} | {name.lstrip("_"): getattr(self, name).copy() for name in self._STATE_ARRAYS}
+
+    def set_state(self, state: dict) -> None:
+        """Restore :meth:`get_state` (shapes are checked against this model)."""
+        width = self.weights.shape
+        for name in self._STATE_ARRAYS:
+            value = np.asarray(state[name.lstrip("_")], dtype=np.float64)
+            if value.shape != width:
+                raise ConfigurationError(
+                    f"Checkpoint: {name.lstrip('_')!r} has shape {value.shape}, the model has {width}."
+                )
+            setattr(self, name, value.copy())
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ConfigurationError(f"Checkpoint: 'steps' must be an int ≥ 0. Got {steps!r} instead.")
+        self.steps = int(steps)
+
 
 def make_batches(train_rows: np.ndarray, seed: int, epoch: int, hyper: Hyperparameters) -> list[np.ndarray]:
     """Mini-batches of ``train_rows`` for ``epoch``: seeded, none below the minimum size."""
@@ -438,7 +464,9 @@ def make_batches(train_rows: np.ndarray, seed: int, epoch: int, hyper: Hyperpara
     batches = [order[i : i + size] for i in range(0, len(order), size)]
     if len(batches) > 1 and len(batches[-1]) < hyper.min_batch_size:
         # Fold a short tail into the previous batch rather than expose a tiny gradient.
-        batches[-2] = np.concatenate([batches[-2], batches.pop()])
+        # Pop first: indexing [-2] after the pop would pick the wrong batch (or none).
+        tail = batches.pop()
+        batches[-1] = np.concatenate([batches[-1], tail])
     return batches
 
 
