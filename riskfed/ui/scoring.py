@@ -159,7 +159,7 @@ def top_factors(row: Mapping, top: int = 3) -> pd.DataFrame:
         label = factor_label(row.get(f"reason_{k}"))
         if label is None:
             continue
-        rows.append({"Factor": label, "Points lost vs. average applicant": f"−{float(row.get(f'points_{k}', 0.0)):.1f}"})
+        rows.append({"Factor": label, "Points lost vs. average applicant": f"{float(row.get(f'points_{k}', 0.0)):.1f} pts"})
     return pd.DataFrame(rows, columns=["Factor", "Points lost vs. average applicant"])
 
 

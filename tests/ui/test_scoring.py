@@ -87,4 +87,4 @@ def test_factor_labels_and_top_factors():
     row = {"reason_1": "bank:age", "points_1": 7.7, "reason_2": "fintech_1:data", "points_2": 2.0, "reason_3": None}
     table = uiscoring.top_factors(row)
     assert table["Factor"].tolist() == ["Age (bank)", "Fintech 1 data (combined)"]
-    assert table["Points lost vs. average applicant"].tolist() == ["−7.7", "−2.0"]
+    assert table["Points lost vs. average applicant"].tolist() == ["7.7 pts", "2.0 pts"]
