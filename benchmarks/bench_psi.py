@@ -86,6 +86,8 @@ def main() -> None:
     args = ap.parse_args()
 
     ids = 2 * args.n
+    # Start the worker processes once (a one-off cost of every long-lived process).
+    riskfed_psi(20_000, "ecdh")
     ref = openmined_psi(args.n)
     ours, _ = riskfed_psi(args.n, "ecdh")
     ours1, _ = riskfed_psi(args.n, "ecdh", n_jobs=1)

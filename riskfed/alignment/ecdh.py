@@ -46,9 +46,9 @@ Design decisions
   random oracle, which the classic DH-PSI proof assumes; the two-map RO variant would
   cost another map and a point addition per id. No attack on DH-PSI from the NU
   encoding's non-uniformity is known to us.
-- **Exponentiation is X25519** (``cryptography``, i.e. OpenSSL): ``X25519(k, u)`` is the
-  u-coordinate of ``clamp(k)·P``. Clamped scalars multiply, so
-  ``X25519(a, X25519(b, P)) == X25519(b, X25519(a, P))``. OpenSSL refuses an all-zero
+- **Exponentiation is X25519** (libsodium's ``crypto_scalarmult`` through PyNaCl):
+  ``X25519(k, u)`` is the u-coordinate of ``clamp(k)·P``. Clamped scalars multiply, so
+  ``X25519(a, X25519(b, P)) == X25519(b, X25519(a, P))``. libsodium refuses an all-zero
   output, which is exactly the small-order case we must reject anyway.
 - Points travel as 32 little-endian bytes in numpy ``"S32"`` arrays. Use ``.tobytes()``
   for the wire: indexing an ``S32`` array drops trailing zero bytes (about 1 point in
@@ -70,10 +70,8 @@ from typing import Any
 import gmpy2
 import joblib
 import numpy as np
-from cryptography.hazmat.primitives.asymmetric.x25519 import (
-    X25519PrivateKey,
-    X25519PublicKey,
-)
+from nacl.bindings import crypto_scalarmult
+from nacl.exceptions import RuntimeError as NaclRuntimeError
 
 from riskfed.errors import (
     AlignmentError,
@@ -324,14 +322,15 @@ def _hash_chunk(ids: list[str]) -> list[bytes]:
 
 def _exchange_chunk(secret: bytes, points: list[bytes]) -> tuple[bytes, list[int]]:
     """``X25519(secret, u)`` for each point: (concatenated results, low-order positions)."""
-    exchange = X25519PrivateKey.from_private_bytes(secret).exchange
-    load = X25519PublicKey.from_public_bytes
+    # libsodium's X25519 through PyNaCl: the same function as OpenSSL's, without building
+    # a key object per point (≈ 10 % faster here).
+    scalarmult = crypto_scalarmult
     out = []
     bad = []
     for pos, u in enumerate(points):
         try:
-            out.append(exchange(load(u)))
-        except ValueError:  # OpenSSL refuses the all-zero result of a small-order point
+            out.append(scalarmult(secret, u))
+        except NaclRuntimeError:  # libsodium refuses the all-zero result of a small-order point
             bad.append(pos)
             out.append(_ZERO_POINT)
     return b"".join(out), bad
