@@ -101,6 +101,30 @@ def _converged_reason(entry: dict, tol: float) -> str:
     return f"converged: model moved {entry['relative_change']:.4f} < tol={tol} in epoch {entry['epoch']}"
 
 
+def run_alignment_session(
+    bank: Bank,
+    transport: Transport,
+    *,
+    psi_method: str = "ecdh",
+    min_intersection: int = DEFAULT_MIN_INTERSECTION,
+    progress: ProgressCallback | None = None,
+) -> AlignedIndex:
+    """Private set intersection only (no key, no training): how many customers are shared.
+
+    Runs the same alignment messages as a training session, under the session's own
+    fresh secrets; the analyst app uses it to show the overlap before training.
+    """
+    notify = progress or (lambda event: None)
+    t0 = time.perf_counter()
+    notify(ProgressEvent("alignment", 0, 2, "opening session"))
+    _deliver(transport, bank, bank.open_session(purpose="alignment", psi_method=psi_method))
+    notify(ProgressEvent("alignment", 1, 2, f"private set intersection ({psi_method})", elapsed=time.perf_counter() - t0))
+    _deliver(transport, bank, bank.psi_requests())
+    _deliver(transport, bank, bank.finish_alignment(min_size=min_intersection))
+    notify(ProgressEvent("alignment", 2, 2, f"{bank.aligned.size:,} shared customers", elapsed=time.perf_counter() - t0))
+    return bank.aligned
+
+
 def run_training_session(
     bank: Bank,
     transport: Transport,

@@ -263,6 +263,11 @@ class Bank(Role):
         self._record_match(msg.sender, self._own_digests[msg.sender], msg.digests)
         return []
 
+    @property
+    def pairwise_matches(self) -> dict[str, int]:
+        """Per fintech, how many of the bank's customers it shares (before intersecting)."""
+        return {f: len(rows) for f, (rows, _) in self._matches.items()}
+
     def finish_alignment(self, *, min_size: int = DEFAULT_MIN_INTERSECTION) -> list[PsiResult]:
         """Intersect across fintechs and tell each one its shared rows (shuffled order)."""
         missing = [f for f in self.fintechs if f not in self._matches]

@@ -149,8 +149,11 @@ class Fintech(Role):
     def _on_open(self, msg: SessionOpen):
         if msg.purpose == "resume":
             return self._on_resume(msg)
+        if msg.purpose not in ("training", "alignment", "scoring"):
+            raise ProtocolError(f"{self.name}: unknown session purpose {msg.purpose!r}.", party=BANK)
         self.session_id = msg.session_id
         self.purpose = msg.purpose
+        self._ecdh = None  # a fresh PSI secret per session: reuse would link sessions
         self.normalization = IdNormalization.from_dict(msg.id_normalization) if msg.id_normalization else IdNormalization()
         self._norm_ids = self.normalization.apply(self.table.ids, party=self.name, column=self.table.id_column)
         # A fresh private shuffle of our own rows: the bank sees our list in this order only.
@@ -165,6 +168,9 @@ class Fintech(Role):
             self.expect("public_key", COORDINATOR)
             # Ask the coordinator itself: a key relayed by the bank could be the bank's own.
             return [self.reply(KeyRequest, COORDINATOR, msg.round)]
+        if msg.purpose == "alignment":
+            # Alignment only (the analyst's overlap check): no key, no model.
+            return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint="")]
         if self.weights is None:
             raise ProtocolError(f"{self.name} has no trained model to score with.", party=BANK)
         self.expect("score_request", BANK)
@@ -196,7 +202,7 @@ class Fintech(Role):
             own = self._ecdh.blind(self._shuffled_ids().tolist(), n_jobs=self.n_jobs, party=self.name)
             self._sent_own_points = True
         self.done("hash_key")
-        if self.purpose == "training":
+        if self.purpose != "scoring":
             self.expect("psi_result", BANK)
         return [self.reply(PsiDoubleBlinded, BANK, msg.round, double_blinded=double, partner_blinded=own)]
 
@@ -204,7 +210,7 @@ class Fintech(Role):
         self._hash_key = bytes(msg.key)
         self._digest_lookup = None
         self.done("psi_blinded")
-        if self.purpose == "training":
+        if self.purpose != "scoring":
             self.done("hash_key")
             self.expect("psi_result", BANK)
             digests = keyed_digests(self._shuffled_ids().tolist(), self._hash_key)

@@ -1,12 +1,11 @@
 """The Align page: how many customers the bank shares with each fintech, before training.
 
-:func:`check_overlap` runs the same private set intersection the training session
-runs — same id normalisation, fresh per-party secrets, the library's own primitives
-(:class:`~riskfed.alignment.ecdh.EcdhKey`, :func:`~riskfed.alignment.keyed_hash.keyed_digests`,
-:func:`~riskfed.alignment.index.match_positions`, :func:`~riskfed.alignment.index.intersect_all`)
-— but locally, without opening a training session or generating a Paillier key. It keeps
-counts only, never ids or tokens. The training session repeats alignment under its own
-fresh secrets (secrets are per session by design); the Align page shows both counts.
+:func:`check_overlap` runs a real alignment session — the bank and fintech roles over an
+in-memory transport, exactly the messages a training session starts with, with fresh
+per-party secrets and no Paillier key (:func:`riskfed.federation.run_alignment_session`).
+It keeps counts only, never ids or tokens. The training session repeats alignment under
+its own fresh secrets (secrets are per session by design); the Align page shows both
+counts.
 """
 
 from __future__ import annotations
@@ -15,14 +14,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from riskfed.alignment.ecdh import EcdhKey
-from riskfed.alignment.index import intersect_all, match_positions
-from riskfed.alignment.keyed_hash import keyed_digests, new_shared_key
-from riskfed.alignment.normalize import IdNormalization
 from riskfed.data.schema import PartyTable
 from riskfed.errors import ConfigurationError
-from riskfed.federation import Cancelled, ProgressEvent
-from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION
+from riskfed.federation import Cancelled, ProgressEvent, run_alignment_session
+from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, Bank
+from riskfed.roles.fintech import Fintech
+from riskfed.transport.memory import InMemoryTransport
 
 METHODS = {
     "ecdh": "ECDH private set intersection",
@@ -97,7 +94,7 @@ def check_overlap(
     min_intersection:
         Raise when fewer customers are shared (training would refuse them too).
     progress, cancel:
-        Progress callback and cancellation poll, as for training.
+        Progress callback, and a cancellation poll checked before the check starts.
     n_jobs:
         Worker processes for the ECDH blinding.
 
@@ -112,50 +109,25 @@ def check_overlap(
     """
     if method not in METHODS:
         raise ConfigurationError(f"The alignment method must be one of {', '.join(METHODS)}. Got {method!r} instead.")
-    notify = progress or (lambda event: None)
+    if cancel is not None and cancel():
+        raise Cancelled("The overlap check was cancelled.")
     t0 = time.perf_counter()
-    total = 1 + len(fintechs)
-    norm = IdNormalization()
-
-    def step(done: int, message: str) -> None:
-        if cancel is not None and cancel():
-            raise Cancelled("The overlap check was cancelled.")
-        notify(ProgressEvent("alignment", done, total, message, elapsed=time.perf_counter() - t0))
-
-    step(0, f"bank prepares its {bank.n_rows:,} ids")
-    bank_ids = norm.apply(bank.ids, party=bank.party, column=bank.id_column).tolist()
-    bank_key = EcdhKey.generate() if method == "ecdh" else None
-    bank_points = bank_key.blind(bank_ids, n_jobs=n_jobs, party=bank.party) if bank_key else None
-    pairs = {}
-    for k, table in enumerate(fintechs):
-        step(k + 1, f"matching with {table.party} ({table.n_rows:,} ids)")
-        ids = norm.apply(table.ids, party=table.party, column=table.id_column).tolist()
-        if bank_key is not None:
-            # Each side blinds its own ids with its own secret and re-blinds the other's.
-            fintech_key = EcdhKey.generate()
-            bank_tokens = fintech_key.reblind(bank_points, n_jobs=n_jobs, party=table.party)
-            fintech_tokens = bank_key.reblind(
-                fintech_key.blind(ids, n_jobs=n_jobs, party=table.party), n_jobs=n_jobs, party=bank.party
-            )
-        else:
-            key = new_shared_key()
-            bank_tokens, fintech_tokens = keyed_digests(bank_ids, key), keyed_digests(ids, key)
-        pairs[table.party] = match_positions(bank_tokens, fintech_tokens, bank=bank.party, partner=table.party)
-    index = intersect_all(
-        len(bank_ids),
-        pairs,
-        method=method,
-        partner_counts={t.party: t.n_rows for t in fintechs},
-        min_size=min_intersection,
+    names = [t.party for t in fintechs]
+    bank_role = Bank(bank, names, n_jobs=n_jobs)
+    transport = InMemoryTransport()
+    transport.register(bank_role)
+    for table in fintechs:
+        transport.register(Fintech(table.party, table, n_jobs=n_jobs))
+    index = run_alignment_session(
+        bank_role, transport, psi_method=method, min_intersection=min_intersection, progress=progress
     )
     seconds = time.perf_counter() - t0
-    notify(ProgressEvent("alignment", total, total, f"{index.size:,} shared customers", elapsed=seconds))
     return OverlapSummary(
         method=method,
-        bank_rows=len(bank_ids),
+        bank_rows=bank.n_rows,
         fintech_rows={t.party: t.n_rows for t in fintechs},
-        pairwise={name: len(b) for name, (b, _) in pairs.items()},
+        pairwise=bank_role.pairwise_matches,
         intersection=index.size,
         seconds=seconds,
-        normalization=norm.describe(),
+        normalization=bank_role.normalization.describe(),
     )
