@@ -334,7 +334,7 @@ class PartyServer:
         except _Refusal as refusal:
             err = refusal.error
             context.set_trailing_metadata(((_ERROR_HEADER, type(err).__name__), (_PARTY_HEADER, err.party or "")))
-            context.abort(refusal.code, str(err))
+            context.abort(refusal.code, _public_text(err, self.name))
         finally:
             _inbound.deadline = None
 
@@ -431,6 +431,22 @@ class PartyServer:
             self.stats.record(reply.sender, reply.recipient, reply.STEP, len(blob))
             blobs.append(blob)
         return encode_replies(blobs)
+
+
+def _public_text(error: RiskfedError, me: str) -> str:
+    """What a peer may read of our error.
+
+    A problem with this party's *own* data names up to five of its rows (customer ids):
+    those stay in this party's log, and the peer learns only the kind of problem and the
+    column.
+    """
+    if isinstance(error, _errors.DataValidationError) and error.party in (me, None):
+        column = f" in column {error.column!r}" if error.column else ""
+        return (
+            f"{me}: its own data failed validation ({type(error).__name__}{column}); "
+            f"the details, with the rows concerned, are in {me}'s log."
+        )
+    return str(error)
 
 
 # -- client ----------------------------------------------------------------------------
