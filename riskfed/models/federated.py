@@ -313,8 +313,14 @@ class VerticalLogisticRegression:
         transport.register(Coordinator(allow_insecure_key=self.allow_insecure_key))
         for role in fintech_roles:
             transport.register(role)
+        outcome = self._session(bank_role, transport, hyper, progress=progress, cancel=cancel)
+        self._set_fitted(bank_table, bank_role, outcome, transport, fintech_roles)
+        self.fintech_tables_ = dict(zip(names, fintech_tables))
+        return self
+
+    def _session(self, bank_role: Bank, transport, hyper: Hyperparameters, **kwargs) -> SessionOutcome:
         with dask_backend(self.dask_scheduler):
-            outcome = run_training_session(
+            return run_training_session(
                 bank_role,
                 transport,
                 hyper=hyper,
@@ -322,9 +328,11 @@ class VerticalLogisticRegression:
                 psi_method=self.psi,
                 test_size=self.test_size,
                 min_intersection=self.min_intersection,
-                progress=progress,
-                cancel=cancel,
+                **kwargs,
             )
+
+    def _set_fitted(self, bank_table: PartyTable, bank_role: Bank, outcome: SessionOutcome, transport, fintech_roles) -> None:
+        """Learned attributes from a finished session (fintech parts only where held here)."""
         bank_part = self._bank_part(bank_table, bank_role, outcome)
         self.model_ = FederatedModel(bank_part, {r.name: r.export_model() for r in fintech_roles})
         self.outcome_ = outcome
@@ -338,13 +346,12 @@ class VerticalLogisticRegression:
             name: part["feature_names"] for name, part in self.model_.fintechs.items()
         }
         self.bank_table_ = bank_table
-        self.fintech_tables_ = dict(zip(names, fintech_tables))
+        self.fintech_tables_ = {}
         self.fintech_aligned_rows_ = {r.name: r.aligned_rows for r in fintech_roles}
         self.transport_ = transport
-        # Every party's role object (in-memory only): for audits, benchmarks and the
-        # plaintext-twin tests, never for production use of another party's state.
+        # Every party's role object held here (in memory: all of them): for audits,
+        # benchmarks and the plaintext-twin tests, never for production use.
         self.roles_ = {bank_role.name: bank_role, **{r.name: r for r in fintech_roles}}
-        return self
 
     def _bank_part(self, bank_table: PartyTable, bank_role: Bank, outcome: SessionOutcome) -> dict:
         """The bank's model part: its weights plus fallback, scorecard and training facts."""
@@ -413,33 +420,10 @@ class VerticalLogisticRegression:
         bank_role = Bank(
             bank_table, names, n_jobs=self.n_jobs, allow_insecure_key=self.allow_insecure_key, seed=self.random_state
         )
-        with dask_backend(self.dask_scheduler):
-            outcome = run_training_session(
-                bank_role,
-                transport,
-                hyper=hyper,
-                key_bits=self.key_bits,
-                psi_method=self.psi,
-                test_size=self.test_size,
-                min_intersection=self.min_intersection,
-                progress=progress,
-                cancel=cancel,
-                checkpoint=checkpoint,
-                resume=resume,
-            )
-        bank_part = self._bank_part(bank_table, bank_role, outcome)
-        self.model_ = FederatedModel(bank_part, {})
-        self.outcome_ = outcome
-        self.coef_ = {BANK: np.asarray(bank_part["weights"])}
-        self.intercept_ = float(bank_part["intercept"])
-        self.n_iter_ = outcome.epochs
-        self.history_ = outcome.history
-        self.feature_names_ = {BANK: bank_part["feature_names"]}
-        self.bank_table_ = bank_table
-        self.fintech_tables_ = {}
-        self.fintech_aligned_rows_ = {}
-        self.transport_ = transport
-        self.roles_ = {bank_role.name: bank_role}
+        outcome = self._session(
+            bank_role, transport, hyper, progress=progress, cancel=cancel, checkpoint=checkpoint, resume=resume
+        )
+        self._set_fitted(bank_table, bank_role, outcome, transport, [])
         return self
 
     def _check_fitted(self) -> None:
