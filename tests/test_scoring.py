@@ -161,3 +161,20 @@ def test_model_parts_are_separate_and_loadable(saved_model_dir, fitted_federatio
     loaded = FederatedModel.load(saved_model_dir)
     assert loaded.fintech_names == ["fintech_1"]
     assert loaded.fintechs["fintech_1"]["weights"] == fin["weights"]
+
+
+@pytest.mark.parametrize(
+    "content,match",
+    [
+        ("not json", r"bank: .*model\.json' is not valid JSON"),
+        ('{"kind": "something else"}', r"is not a riskfed bank model part"),
+        ('{"kind": "riskfed-bank-model", "weights": []}', r"lacks id_normalization, preprocessing, intercept"),
+    ],
+)
+def test_a_damaged_model_part_is_a_clear_error(tmp_path, content, match):
+    from riskfed.errors import DataValidationError
+
+    (tmp_path / "bank").mkdir()
+    (tmp_path / "bank" / "model.json").write_text(content)
+    with pytest.raises(DataValidationError, match=match):
+        FederatedModel.load(tmp_path)

@@ -86,7 +86,14 @@ class FederatedModel:
 
     @classmethod
     def load(cls, path: str | Path, *, parties: Sequence[str] | None = None) -> "FederatedModel":
-        """Load the bank's part and (where present) the fintechs' parts from ``path``."""
+        """Load the bank's part and (where present) the fintechs' parts from ``path``.
+
+        Raises
+        ------
+        DataValidationError
+            A part is missing, not JSON, of the wrong kind, or lacks fields (damaged or
+            written by an incompatible riskfed).
+        """
         path = Path(path)
         bank_file = path / BANK / MODEL_FILE
         if not bank_file.is_file():
@@ -94,21 +101,35 @@ class FederatedModel:
                 f"bank: no model part at {str(bank_file)!r}; expected a directory written by 'riskfed run' or 'riskfed pilot'.",
                 party=BANK,
             )
-        try:
-            bank = read_json(bank_file)
-        except ValueError as exc:
-            raise DataValidationError(f"bank: {str(bank_file)!r} is not valid JSON ({exc}).", party=BANK) from None
-        if bank.get("kind") != "riskfed-bank-model":
-            raise DataValidationError(f"bank: {str(bank_file)!r} is not a riskfed bank model part.", party=BANK)
+        bank = _read_part(bank_file, BANK, "riskfed-bank-model", _BANK_FIELDS)
         fintechs = {}
         for name in parties if parties is not None else bank["fintechs"]:
             f_file = path / name / MODEL_FILE
             if f_file.is_file():
-                part = read_json(f_file)
-                if part.get("kind") != "riskfed-fintech-model":
-                    raise DataValidationError(f"{name}: {str(f_file)!r} is not a riskfed fintech model part.", party=name)
-                fintechs[name] = part
+                fintechs[name] = _read_part(f_file, name, "riskfed-fintech-model", _FINTECH_FIELDS)
         return cls(bank, fintechs)
+
+
+_BANK_FIELDS = ("id_normalization", "preprocessing", "weights", "intercept", "fintechs", "fallback", "scorecard")
+_FINTECH_FIELDS = ("id_normalization", "preprocessing", "weights")
+
+
+def _read_part(file: Path, party: str, kind: str, fields: Sequence[str]) -> dict:
+    """One party's model part, checked for its kind and fields before anything uses it."""
+    try:
+        part = read_json(file)
+    except ValueError as exc:
+        raise DataValidationError(f"{party}: {str(file)!r} is not valid JSON ({exc}).", party=party) from None
+    if not isinstance(part, dict) or part.get("kind") != kind:
+        raise DataValidationError(f"{party}: {str(file)!r} is not a riskfed {party.split('_')[0]} model part.", party=party)
+    missing = [f for f in fields if f not in part]
+    if missing:
+        raise DataValidationError(
+            f"{party}: the model part {str(file)!r} lacks {', '.join(missing)}; it is damaged or was written by an "
+            "incompatible riskfed version.",
+            party=party,
+        )
+    return part
 
 
 def _as_table(
