@@ -24,7 +24,7 @@ from rich.table import Table
 
 from riskfed import __version__
 from riskfed.crypto.keys import DEFAULT_KEY_BITS
-from riskfed.data.io import atomic_output_dir, read_table, write_table
+from riskfed.data.io import atomic_output_dir, check_output_dir, read_table, write_table
 from riskfed.errors import RiskfedError
 from riskfed.federation import Cancelled, ProgressEvent
 
@@ -177,6 +177,7 @@ def cmd_pilot(args) -> int:
     from riskfed.pipeline import run_pipeline, write_outputs
     from riskfed.scoring.score import score_applicants
 
+    check_output_dir(args.out)
     if args.processes:
         return _pilot_processes(args)
     t0 = time.perf_counter()
@@ -214,6 +215,7 @@ def cmd_run(args) -> int:
 
     if args.config is not None:
         _apply_config(args)
+    check_output_dir(args.out)
     if args.fintech_at or args.coordinator_at:
         return _run_networked(args)
     if not args.fintech:
@@ -658,6 +660,9 @@ def main(argv: list[str] | None = None) -> int:
     except RiskfedError as exc:
         # One line, never wrapped at the terminal width: scripts grep for it.
         console.print("[bold red]error:[/] " + _escape(" ".join(str(exc).splitlines())), highlight=False, soft_wrap=True)
+        return EXIT_USER_ERROR
+    except OSError as exc:  # disk full, permissions changed mid-run: nothing was moved into --out
+        console.print("[bold red]error:[/] " + _escape(f"{exc.strerror or exc}: {exc.filename or ''}"), highlight=False, soft_wrap=True)
         return EXIT_USER_ERROR
 
 

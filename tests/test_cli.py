@@ -140,3 +140,13 @@ def test_version_and_usage_errors(capsys):
         main(["pilot", "--customers", "zero"])
     assert info.value.code == 2
     assert "expected a whole number" in capsys.readouterr().err
+
+
+def test_an_output_path_that_is_a_file_fails_before_any_work(tmp_path, capsys):
+    blocker = tmp_path / "out"
+    blocker.write_text("not a directory")
+    code = main(["pilot", "--customers", "500", "--key-bits", "512", "--insecure-test-key", "--out", str(blocker), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "exists and is not a directory" in err and "Traceback" not in err
+    assert blocker.read_text() == "not a directory"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from riskfed.errors import DataValidationError
+from riskfed.errors import ConfigurationError, DataValidationError
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -123,6 +123,18 @@ def read_json(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def check_output_dir(out_dir: str | Path) -> None:
+    """Fail before any work if ``out_dir`` cannot become an output directory."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(f"The output path {str(out)!r} exists and is not a directory.")
+    parent = out.resolve().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigurationError(f"Cannot write to {str(parent)!r} (permission denied).")
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
     """Yield a staging directory whose contents replace ``out_dir``'s only on success.
@@ -132,9 +144,14 @@ def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
     ``out_dir`` is exactly as before.
     """
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(f"The output path {str(out)!r} exists and is not a directory.")
     parent = out.resolve().parent
-    parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
+    except OSError as exc:
+        raise ConfigurationError(f"Cannot write to {str(parent)!r}: {exc.strerror or exc}.") from None
     try:
         yield stage
     except BaseException:
