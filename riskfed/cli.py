@@ -142,6 +142,10 @@ class _Bars:
         self(ProgressEvent(phase, done, total or max(done, 1), info))
 
 
+def _size(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
 def _print_comparison(report: dict) -> None:
     from riskfed.pipeline import MODEL_NAMES
 
@@ -160,7 +164,7 @@ def _print_comparison(report: dict) -> None:
         + ", ".join(f"{n:,}" for n in a["fintech_rows"])
         + f" rows → {a['intersection']:,} shared ({a['match_rate']:.1%} of the bank) in {a['seconds']:.1f} s"
     )
-    sent = ", ".join(f"{p} {b / 1e6:.1f} MB" for p, b in t["bytes_sent"].items())
+    sent = ", ".join(f"{p} {_size(b)}" for p, b in t["bytes_sent"].items())
     out_console.print(
         f"Training: {t['key_bits']}-bit Paillier key {t['key_fingerprint']}, {t['epochs']} epoch(s), batch {t['batch_size']}, "
         f"{t['seconds']:.1f} s; sent: {sent}"
