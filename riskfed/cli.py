@@ -24,7 +24,7 @@ from rich.table import Table
 
 from riskfed import __version__
 from riskfed.crypto.keys import DEFAULT_KEY_BITS
-from riskfed.data.io import atomic_output_dir, check_output_dir, read_table, write_table
+from riskfed.data.io import atomic_output_dir, check_output_dir, read_table, write_json, write_table
 from riskfed.errors import RiskfedError
 from riskfed.federation import Cancelled, ProgressEvent
 
@@ -177,8 +177,8 @@ def _print_comparison(report: dict) -> None:
 
 # -- commands --------------------------------------------------------------------------
 def cmd_pilot(args) -> int:
-    from riskfed.data.synthetic import generate_pilot, write_pilot
-    from riskfed.pipeline import run_pipeline, write_outputs
+    from riskfed.data.synthetic import generate_pilot
+    from riskfed.pipeline import run_pipeline
     from riskfed.scoring.score import score_applicants
 
     check_output_dir(args.out)
@@ -201,17 +201,29 @@ def cmd_pilot(args) -> int:
         bars.step("scoring", 0, 1, f"{len(pilot.applicants):,} new applicants")
         scores = score_applicants(result.estimator.model_, pilot.applicants, list(pilot.fintechs), n_jobs=1)
         bars.step("scoring", 1, 1, "done")
+    _save_pilot(args, pilot, result, scores, result.estimator.model_)
+    _print_comparison(result.report)
+    _print_pilot_end(args, scores, t0)
+    return 0
+
+
+def _save_pilot(args, pilot, result, scores, model) -> None:
+    """Data, report, every party's model part and applicant scores, all-or-nothing."""
+    from riskfed.data.synthetic import write_pilot
+
     with atomic_output_dir(args.out) as stage:
         write_pilot(pilot, stage / "data", formats=("parquet",) if args.customers > 200_000 else ("parquet", "csv"))
-        write_outputs(result, stage)
+        write_json(result.report, stage / "report.json")
+        model.save(stage / "model")
         write_table(scores, stage / "applicant_scores.csv")
-    _print_comparison(result.report)
+
+
+def _print_pilot_end(args, scores, t0: float, *, how: str = "") -> None:
     fed = int((scores["model"] == "federated").sum())
     out_console.print(
-        f"Scored {len(scores):,} new applicants ({fed:,} federated, {len(scores) - fed:,} by the bank-only fallback)."
+        f"Scored {len(scores):,} new applicants{how} ({fed:,} federated, {len(scores) - fed:,} by the bank-only fallback)."
     )
     out_console.print(f"Wrote {args.out}/report.json, {args.out}/model/, {args.out}/data/ and {args.out}/applicant_scores.csv in {time.perf_counter() - t0:.1f} s.")
-    return 0
 
 
 def cmd_run(args) -> int:
@@ -424,10 +436,9 @@ def _scoring_transport(args, names: list[str]):
 
 
 def _pilot_processes(args) -> int:
-    from riskfed.data.synthetic import generate_pilot, write_pilot
+    from riskfed.data.synthetic import generate_pilot
     from riskfed.deploy.pilot import run_process_pilot
     from riskfed.models.federated import FederatedModel
-    from riskfed.pipeline import write_outputs
     from riskfed.transport.network import DEFAULT_TIMEOUT
 
     t0 = time.perf_counter()
@@ -443,18 +454,12 @@ def _pilot_processes(args) -> int:
             insecure_test_key=args.insecure_test_key,
             progress=bars,
         )
-    with atomic_output_dir(args.out) as stage:
-        write_pilot(pilot, stage / "data", formats=("parquet",) if args.customers > 200_000 else ("parquet", "csv"))
-        write_outputs(result, stage)
-        # Each fintech process wrote its own part; on one machine they are gathered here.
-        FederatedModel(result.estimator.model_.bank, parts).save(stage / "model")
-        write_table(scores, stage / "applicant_scores.csv")
+    # Each fintech process wrote its own part; on one machine they are gathered here.
+    _save_pilot(args, pilot, result, scores, FederatedModel(result.estimator.model_.bank, parts))
     _print_comparison(result.report)
-    fed = int((scores["model"] == "federated").sum())
     parties = result.report["deployment"]["parties"]
     out_console.print("Parties ran as processes: " + ", ".join(f"{n} (pid {p['pid']}, {p['address']})" for n, p in parties.items()) + "; the bank drove them from this process.")
-    out_console.print(f"Scored {len(scores):,} new applicants over the network ({fed:,} federated, {len(scores) - fed:,} by the bank-only fallback).")
-    out_console.print(f"Wrote {args.out}/report.json, {args.out}/model/, {args.out}/data/ and {args.out}/applicant_scores.csv in {time.perf_counter() - t0:.1f} s.")
+    _print_pilot_end(args, scores, t0, how=" over the network")
     return 0
 
 
