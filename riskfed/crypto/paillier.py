@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import gmpy2
 import numpy as np
 
+from riskfed.crypto.encoding import from_residue, to_residue
 from riskfed.crypto.keys import PrivateKey, PublicKey
 from riskfed.crypto.parallel import chunk_bounds, run_chunks
 from riskfed.errors import InvalidCiphertextError, ProtocolError, format_rows
@@ -148,7 +149,7 @@ def encrypt(
     [5, -3]
     """
     n = int(public_key.n)
-    residues = [int(v) % n for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
+    residues = [to_residue(int(v), n) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
     window = window or choose_window(public_key)
     h_s = int(public_key.h_s)
     parts = run_chunks(
@@ -256,12 +257,8 @@ def unpack(values: Sequence[int], count: int, slot_bits: int, public_key: Public
 def decrypt(private_key: PrivateKey, ciphertexts: Sequence, *, signed: bool = True) -> list[int]:
     """Decrypt with phe's CRT implementation; map residues above ``n/2`` to negatives."""
     n = int(private_key.public_key.n)
-    half = n // 2
-    out = []
-    for c in ciphertexts:
-        m = private_key.raw_decrypt(int(c))
-        out.append(m - n if signed and m > half else m)
-    return out
+    plain = [private_key.raw_decrypt(int(c)) for c in ciphertexts]
+    return [from_residue(m, n) for m in plain] if signed else plain
 
 
 def check_ciphertexts(
