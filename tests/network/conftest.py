@@ -22,6 +22,18 @@ TEST_KEY_BITS = 512  # test-only: always with allow_insecure_key / --insecure-te
 LOOPBACK = "127.0.0.1:0"
 # Short enough that failure tests finish quickly, long enough for a 512-bit batch.
 TEST_TIMEOUT = 20.0
+# Estimator settings shared by the in-memory and networked runs that are compared.
+PARAMS = dict(
+    key_bits=512,  # test-only key, with the explicit flag
+    allow_insecure_key=True,
+    psi="keyed-hash",
+    n_jobs=1,
+    batch_size=256,
+    random_state=11,
+    max_epochs=3,
+    tol=0.0,
+)
+
 
 
 @pytest.fixture(scope="session")

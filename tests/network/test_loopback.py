@@ -16,19 +16,11 @@ from riskfed.data.schema import validate_table
 from riskfed.deploy.service import ScoringLimits, start_fintech
 from riskfed.errors import ProtocolError, TransportError
 from riskfed.models.federated import VerticalLogisticRegression
+
+from .conftest import PARAMS
 from riskfed.pipeline import run_pipeline
 from riskfed.scoring.score import ScoringSession, score_applicants
 
-PARAMS = dict(
-    key_bits=512,  # test-only key, with the explicit flag
-    allow_insecure_key=True,
-    psi="keyed-hash",
-    n_jobs=1,
-    batch_size=256,
-    random_state=11,
-    max_epochs=3,
-    tol=0.0,
-)
 
 
 def estimator(**overrides):

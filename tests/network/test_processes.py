@@ -19,18 +19,10 @@ from riskfed.deploy.bank import bank_transport, checkpoint_writer, load_resume_s
 from riskfed.deploy.pilot import ProcessFederation
 from riskfed.errors import TransportError
 from riskfed.models.federated import VerticalLogisticRegression
+
+from .conftest import PARAMS
 from riskfed.transport.network import NetworkLimits
 
-PARAMS = dict(
-    key_bits=512,  # test-only key, with the explicit flag
-    allow_insecure_key=True,
-    psi="keyed-hash",
-    n_jobs=1,
-    batch_size=256,
-    random_state=11,
-    max_epochs=3,
-    tol=0.0,
-)
 
 
 @pytest.fixture(scope="module")
