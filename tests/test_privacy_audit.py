@@ -301,3 +301,51 @@ def test_the_audit_finds_planted_leaks(audit):
     ]
     for msg in planted:
         assert _leaks(audit, msg), msg.STEP
+
+
+def test_fintech_cannot_strip_its_own_randomness_from_the_residuals(monkeypatch, make_estimator, small_pilot):
+    """The fintech knows the randomness ρ of every [[u]] and [[u²]] it sent. Residuals
+    built as [[u]]^s [[u²]]^t (1 + c n) would carry ρ_u^s ρ_v^t, and the short s, t
+    could be found by trial and c read off — the bank's residual, hence the label. Each
+    residual must carry fresh randomness from the bank."""
+    import gmpy2
+
+    from riskfed.roles import bank as bank_module
+
+    plans = []
+    real_plan = bank_module.plan_residuals
+
+    def spy(*args, **kwargs):
+        plans.append(real_plan(*args, **kwargs))
+        return plans[-1]
+
+    monkeypatch.setattr(bank_module, "plan_residuals", spy)
+    model = make_estimator(max_epochs=1, expansion="bank").fit(
+        small_pilot.bank,
+        list(small_pilot.fintechs),
+        id_column=small_pilot.id_column,
+        label_column=small_pilot.label_column,
+        keep_transcript=True,
+    )
+    transcript = model.transport_.transcript
+    scores = next(e.message for e in transcript if e.message.STEP == "encrypted_scores")
+    residuals = next(e.message for e in transcript if e.message.STEP == "encrypted_residuals")
+    coordinator = model.transport_.nodes["coordinator"].role
+    sk = coordinator._private_key
+    pk = sk.public_key
+    n, n2 = gmpy2.mpz(pk.n), pk.n_squared
+    from riskfed.crypto.paillier import from_bytes
+
+    u = from_bytes(pk, scores.ciphertexts)
+    v = from_bytes(pk, scores.squares)
+    e = from_bytes(pk, residuals.ciphertexts)
+    plan = plans[0]
+
+    def randomness(c):
+        m = decrypt(sk, [c], signed=False)[0]
+        return gmpy2.mpz(c) * gmpy2.invert(1 + m * n, n2) % n2
+
+    for i in range(20):
+        s, t = int(plan.s_q[i]), int(plan.t_q[i])
+        inherited = gmpy2.powmod(randomness(u[i]), s, n2) * gmpy2.powmod(randomness(v[i]), t, n2) % n2
+        assert randomness(e[i]) != inherited

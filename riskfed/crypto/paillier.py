@@ -8,7 +8,7 @@ What makes them fast (DESIGN §3):
 
 * **DJN encryption** ``c = (1 + m*n) * h_s^r mod n^2`` with ``r`` of ``n_bits/2`` bits,
   and ``h_s^r`` from a fixed-base window table built once per key and process: one
-  modular multiplication per ``window`` bits of ``r`` (≈ 86 at 2048 bits) instead of a
+  modular multiplication per ``window`` bits of ``r`` (79 at 2048 bits) instead of a
   2048-bit exponentiation. ``1 + m*n`` needs no reduction because ``m < n``.
 * **Plaintext addition** is a single multiplication by ``1 + m*n``.
 * **Decryption** only of masked aggregates, with phe's CRT implementation.
@@ -25,16 +25,17 @@ import numpy as np
 
 from riskfed.crypto.encoding import from_residue, to_residue
 from riskfed.crypto.keys import PrivateKey, PublicKey
+from riskfed.crypto.multiexp import small_pow
 from riskfed.crypto.parallel import chunk_bounds, run_chunks
 from riskfed.errors import InvalidCiphertextError, ProtocolError, format_rows
 
 mpz = gmpy2.mpz
 
-# Table memory per key and process is windows * 2^window * |n^2| bytes. 11 bits gives
-# ≈ 94 multiplications per encryption for ≈ 105 MB at 2048 bits. Larger tables are a
-# few per cent faster but push a worker past loky's 300 MB "memory leak" threshold, and a
-# restarted worker must rebuild its table.
-_TABLE_BUDGET_BYTES = 128 * 2**20
+# Table memory per key and process is windows * 2^window * |n^2| bytes: 13-bit windows
+# give 79 multiplications per encryption for ≈ 360 MB at 2048 bits (12 bits: 86 for
+# ≈ 190 MB; 11 bits: 94 for ≈ 100 MB). The table costs windows * 2^window multiplications
+# to build, so small workloads get smaller windows (see choose_window).
+_TABLE_BUDGET_BYTES = 400 * 2**20
 _MIN_PARALLEL_ITEMS = 256
 
 
@@ -53,15 +54,26 @@ def randomness_bits(public_key: PublicKey) -> int:
     return (public_key.key_bits + 1) // 2
 
 
-def choose_window(public_key: PublicKey, budget_bytes: int = _TABLE_BUDGET_BYTES) -> int:
-    """Largest window whose table fits the memory budget (fewest multiplications)."""
+def choose_window(
+    public_key: PublicKey, workload: int | None = None, budget_bytes: int = _TABLE_BUDGET_BYTES
+) -> int:
+    """Fixed-base window (bits) for a process that will encrypt ``workload`` values.
+
+    Minimises build plus use, ``windows * 2^window + workload * windows`` modular
+    multiplications, among windows whose table fits ``budget_bytes``; ``None`` means a
+    long-running workload (the largest window that fits). A process that already holds a
+    table for the key keeps using it (see :func:`encrypt`).
+    """
     r_bits = randomness_bits(public_key)
-    width = public_key.ciphertext_bytes + 32  # gmpy2 object overhead
-    best = 4
+    width = public_key.ciphertext_bytes + 48  # gmpy2 object and allocator overhead
+    best, best_cost = 4, None
     for window in range(4, 17):
         windows = -(-r_bits // window)
-        if windows * (1 << window) * width <= budget_bytes:
-            best = window
+        if windows * (1 << window) * width > budget_bytes:
+            continue
+        cost = 0 if workload is None else windows * (1 << window) + workload * windows
+        if best_cost is None or cost <= best_cost:
+            best, best_cost = window, cost
     return best
 
 
@@ -90,30 +102,84 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
         tables.append(tuple(row))
         base = row[-1] * base % n2  # base^(2^window)
     table = _FixedBase(n=n_mpz, n2=n2, window=window, tables=tuple(tables))
-    # One key per session: keep only the latest table so long-lived workers do not
+    # One key per session: keep only the latest key's tables so long-lived workers do not
     # accumulate tables of keys that are no longer used.
-    _TABLE_CACHE.clear()
+    for old in [k for k in _TABLE_CACHE if k[:2] != key[:2]]:
+        del _TABLE_CACHE[old]
     _TABLE_CACHE[key] = table
+    _tolerate_in_worker(count * (1 << window) * (n2.bit_length() // 8 + 48))
     return table
 
 
-def _random_digits(count: int, windows: int, window: int) -> list[list[int]]:
-    """Uniform ``window``-bit digits of fresh randomness from the OS CSPRNG."""
+def cached_window(n: int, h_s: int) -> int | None:
+    """Largest window of a table this process already holds for the key, if any."""
+    windows = [k[2] for k in _TABLE_CACHE if k[:2] == (int(n), int(h_s))]
+    return max(windows) if windows else None
+
+
+def _tolerate_in_worker(table_bytes: int) -> None:
+    """Tell a loky worker that a table is not a memory leak.
+
+    loky restarts a worker whose memory grew by more than 300 MB after its first task,
+    taking that for a leak; a restarted worker would rebuild its table. Raising the limit
+    by the table's size keeps the check for real leaks. Outside a loky worker this only
+    sets an unused module attribute.
+    """
+    try:
+        from joblib.externals.loky import process_executor
+    except ImportError:  # pragma: no cover - joblib always vendors loky
+        return
+    limit = getattr(process_executor, "_MAX_MEMORY_LEAK_SIZE", None)
+    if isinstance(limit, int):
+        process_executor._MAX_MEMORY_LEAK_SIZE = max(limit, int(3e8) + table_bytes)
+
+
+def _random_digits(count: int, windows: int, window: int) -> np.ndarray:
+    """Uniform ``window``-bit digits of fresh randomness from the OS CSPRNG.
+
+    Shape ``(windows, count)``: window-major, so the kernel walks one table row at a time.
+    """
     raw = np.frombuffer(secrets.token_bytes(count * windows * 2), dtype=np.uint16)
-    return (raw & np.uint16((1 << window) - 1)).reshape(count, windows).tolist()
+    return (raw & np.uint16((1 << window) - 1)).reshape(windows, count)
+
+
+# Encryptions are computed in batches, one table row at a time across the batch, and
+# within a row in increasing digit order: the row (2^window entries of |n^2| bytes) is
+# then streamed through the cache once per batch, where walking one encryption through
+# every row would miss the cache on almost every lookup (≈ 20 % of the time at 13 bits).
+_ENCRYPT_BATCH = 2048
+
+
+def _randomizers(fb: _FixedBase, count: int) -> list:
+    """``count`` fresh ``h_s^r mod n^2`` with uniform ``r`` of ``window * rows`` bits."""
+    n2, tables = fb.n2, fb.tables
+    digits = _random_digits(count, len(tables), fb.window)
+    acc: list = [tables[0][d] if d else None for d in digits[0].tolist()]
+    order = np.argsort(digits[1:], axis=1)
+    ordered = np.take_along_axis(digits[1:], order, axis=1)
+    for row, ds, idx in zip(tables[1:], ordered.tolist(), order.tolist()):
+        for i, d in zip(idx, ds):
+            if d:
+                a = acc[i]
+                acc[i] = row[d] if a is None else a * row[d] % n2
+    return acc
 
 
 def _encrypt_chunk(n: int, h_s: int, window: int, residues: Sequence[int]) -> list:
     fb = fixed_base_table(n, h_s, window)
-    n_mpz, n2, tables = fb.n, fb.n2, fb.tables
-    out = []
-    for m, digits in zip(residues, _random_digits(len(residues), len(tables), window)):
-        acc = None
-        for row, d in zip(tables, digits):
-            if d:
-                acc = row[d] if acc is None else acc * row[d] % n2
-        g_m = 1 + mpz(m) * n_mpz  # (1+n)^m = 1 + m*n mod n^2, already reduced (m < n)
-        out.append(g_m if acc is None else acc * g_m % n2)
+    n_mpz, n2 = fb.n, fb.n2
+    out: list = []
+    for start in range(0, len(residues), _ENCRYPT_BATCH):
+        batch = residues[start : start + _ENCRYPT_BATCH]
+        for m, r in zip(batch, _randomizers(fb, len(batch))):
+            m = mpz(m)
+            if r is None:  # every digit zero: probability 2^-(n_bits/2)
+                out.append(1 + m * n_mpz)
+            else:
+                # (1 + m*n) * r = r + n * (m*r mod n)  (mod n^2): two short products
+                # instead of a full multiplication modulo n^2.
+                c = r + n_mpz * (m * r % n_mpz)
+                out.append(c - n2 if c >= n2 else c)
     return out
 
 
@@ -123,6 +189,7 @@ def encrypt(
     *,
     n_jobs: int = 1,
     window: int | None = None,
+    workload: int | None = None,
 ) -> list:
     """Encrypt signed integers (already fixed-point encoded).
 
@@ -135,7 +202,10 @@ def encrypt(
     n_jobs:
         Worker processes (joblib semantics; ``-1`` = all cores).
     window:
-        Fixed-base window in bits (default: :func:`choose_window`).
+        Fixed-base window in bits (default: :func:`choose_window` for ``workload``).
+    workload:
+        How many values each worker process is expected to encrypt under this key over
+        the session, which sizes the fixed-base table (default: this call's share).
 
     Returns
     -------
@@ -150,13 +220,14 @@ def encrypt(
     """
     n = int(public_key.n)
     residues = [to_residue(int(v), n) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
-    window = window or choose_window(public_key)
     h_s = int(public_key.h_s)
-    parts = run_chunks(
-        _encrypt_chunk,
-        [(n, h_s, window, residues[a:b]) for a, b in chunk_bounds(len(residues), n_jobs, _MIN_PARALLEL_ITEMS)],
-        n_jobs=n_jobs,
-    )
+    bounds = chunk_bounds(len(residues), n_jobs, _MIN_PARALLEL_ITEMS)
+    if window is None:
+        window = choose_window(public_key, workload if workload is not None else max((b - a for a, b in bounds), default=0))
+        held = cached_window(n, h_s) if len(bounds) == 1 else None
+        if held is not None and (workload is None or held >= window):
+            window = held  # in-process: a table this process already built is free
+    parts = run_chunks(_encrypt_chunk, [(n, h_s, window, residues[a:b]) for a, b in bounds], n_jobs=n_jobs)
     return [c for part in parts for c in part]
 
 
@@ -170,26 +241,121 @@ def add_plain(public_key: PublicKey, ciphertexts: Sequence, values: Sequence[int
     return [c * (1 + (mpz(v) % n) * n) % n2 for c, v in zip(ciphertexts, vals)]
 
 
-def _scalar_mul_chunk(n2, ciphertexts: Sequence, scalars: list[int]) -> list:
-    powmod = gmpy2.powmod
-    return [powmod(c, k, n2) if k != 1 else c for c, k in zip(ciphertexts, scalars)]
+def _batch_invert(values: list, n2) -> list:
+    """Inverses of ``values`` mod ``n2`` with one inversion and three multiplications each."""
+    prefix, acc = [], mpz(1)
+    for v in values:
+        acc = acc * v % n2
+        prefix.append(acc)
+    try:
+        inv = gmpy2.invert(acc, n2)
+    except ZeroDivisionError:
+        raise InvalidCiphertextError("A ciphertext is not invertible modulo n^2; refusing it.") from None
+    out = [None] * len(values)
+    for k in range(len(values) - 1, 0, -1):
+        out[k] = inv * prefix[k - 1] % n2
+        inv = inv * values[k] % n2
+    if values:
+        out[0] = inv
+    return out
 
 
-def scalar_mul(public_key: PublicKey, ciphertexts: Sequence, scalars: Sequence[int] | np.ndarray, *, n_jobs: int = 1) -> list:
-    """``[[k_i * a_i]] = c_i^{k_i}`` for small signed integers ``k_i``.
+def _double_pow(a, x: int, b, y: int, n2):
+    """``a^x · b^y mod n2`` for short ``x, y ≥ 0`` with shared squarings (Shamir's trick)."""
+    if not y:
+        return small_pow(a, x, n2) if x else None
+    if not x:
+        return small_pow(b, y, n2)
+    ab = a * b % n2
+    acc = None
+    for i in range(max(x.bit_length(), y.bit_length()) - 1, -1, -1):
+        if acc is not None:
+            acc = acc * acc % n2
+        bx, by = (x >> i) & 1, (y >> i) & 1
+        f = (ab if by else a) if bx else (b if by else None)
+        if f is not None:
+            acc = f if acc is None else acc * f % n2
+    return acc
 
-    Short exponents (expansion coefficients have at most 10 bits) make this a dozen
-    multiplications per element; a negative ``k`` inverts the ciphertext once. Large
-    vectors are split across workers.
+
+def _affine_chunk(n: int, h_s: int, window: int, bases: list, scalars: list, constants: list) -> list:
+    n2 = mpz(n) * mpz(n)
+    terms = []
+    for cs, ks in zip(bases, scalars):
+        negative = [i for i, k in enumerate(ks) if k < 0]
+        if negative:  # c^(-k) = (c^-1)^k: one batch inversion for the whole chunk
+            cs = list(cs)
+            for i, inv in zip(negative, _batch_invert([cs[i] for i in negative], n2)):
+                cs[i] = inv
+            ks = [abs(k) for k in ks]
+        terms.append((cs, ks))
+    fresh = _encrypt_chunk(n, h_s, window, constants)
+    if len(terms) == 1:
+        (a, x), = terms
+        powers = [small_pow(c, k, n2) if k else None for c, k in zip(a, x)]
+    else:
+        (a, x), (b, y) = terms
+        powers = [_double_pow(*args, n2) for args in zip(a, x, b, y)]
+    return [e if p is None else e * p % n2 for e, p in zip(fresh, powers)]
+
+
+def affine(
+    public_key: PublicKey,
+    terms: Sequence[tuple[Sequence, Sequence[int] | np.ndarray]],
+    constants: Sequence[int] | np.ndarray,
+    *,
+    n_jobs: int = 1,
+    workload: int | None = None,
+) -> list:
+    """Fresh encryptions of ``Σ_k s_ki · a_ki + c_i``, row by row.
+
+    Parameters
+    ----------
+    public_key:
+        The session key.
+    terms:
+        One or two pairs ``(ciphertexts [[a_k]], signed short integers s_k)``.
+    constants:
+        Signed integers ``c_i``, one per row.
+    n_jobs, workload:
+        As for :func:`encrypt`.
+
+    Each output is ``Enc(c_i) · Π_k [[a_ki]]^{s_ki}`` with ``Enc(c_i)`` a fresh
+    encryption: its randomness is new, so whoever made the ``[[a_k]]`` — and knows their
+    randomness — cannot strip it off and solve for the short ``s_ki`` and then ``c_i``.
+    Without that refresh the result would carry only randomness the sender of ``[[a_k]]``
+    chose. Two terms share their squarings (Shamir's trick); negative scalars invert
+    their bases with one batch inversion per chunk.
+
+    Examples
+    --------
+    >>> from riskfed.crypto.keys import generate_keypair
+    >>> pk, sk = generate_keypair(512, allow_insecure_key=True)
+    >>> u, v = encrypt(pk, [2, 3]), encrypt(pk, [5, -1])
+    >>> decrypt(sk, affine(pk, [(u, [4, 1]), (v, [-1, 0])], [10, 0]))
+    [13, 3]
     """
-    ks = scalars.tolist() if isinstance(scalars, np.ndarray) else list(scalars)
-    if len(ks) != len(ciphertexts):
-        raise ValueError("scalar_mul needs one scalar per ciphertext")
-    n2 = public_key.n_squared
-    cs = list(ciphertexts)
+    n = int(public_key.n)
+    rows = len(constants)
+    if not 1 <= len(terms) <= 2:
+        raise ValueError("affine takes one or two (ciphertexts, scalars) terms")
+    bases, scalars = [], []
+    for cs, ks in terms:
+        ks = ks.tolist() if isinstance(ks, np.ndarray) else list(ks)
+        if len(cs) != rows or len(ks) != rows:
+            raise ValueError("affine needs one ciphertext and one scalar per constant")
+        bases.append(list(cs))
+        scalars.append([int(k) for k in ks])
+    residues = [to_residue(int(v), n) for v in (constants.tolist() if isinstance(constants, np.ndarray) else constants)]
+    bounds = chunk_bounds(rows, n_jobs, _MIN_PARALLEL_ITEMS)
+    window = choose_window(public_key, workload if workload is not None else max((b - a for a, b in bounds), default=0))
+    h_s = int(public_key.h_s)
     parts = run_chunks(
-        _scalar_mul_chunk,
-        [(n2, cs[a:b], ks[a:b]) for a, b in chunk_bounds(len(cs), n_jobs, 2 * _MIN_PARALLEL_ITEMS)],
+        _affine_chunk,
+        [
+            (n, h_s, window, [cs[a:b] for cs in bases], [ks[a:b] for ks in scalars], residues[a:b])
+            for a, b in bounds
+        ],
         n_jobs=n_jobs,
     )
     return [c for part in parts for c in part]

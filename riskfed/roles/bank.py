@@ -37,6 +37,7 @@ from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto import paillier
 from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
 from riskfed.crypto.multiexp import multiexp
+from riskfed.crypto.parallel import effective_jobs
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
 from riskfed.errors import AlignmentError, ConfigurationError, KeyMismatchError, ProtocolError
@@ -531,14 +532,17 @@ class Bank(Role):
         u_b = self.local.partial_scores(rows)
         plan = plan_residuals(u_b, self.y_aligned[rows], self.hyper.expansion)
         partner_sum = paillier.add_encrypted(self.public_key, *(self._enc_scores[f][0] for f in self.fintechs))
-        terms = paillier.scalar_mul(self.public_key, partner_sum, plan.s_q, n_jobs=self.n_jobs)
+        terms = [(partner_sum, plan.s_q)]
         square_sum = None
         if plan.t_q is not None:
             # V = Σ_k u_k^2: with several fintechs the cross terms of U^2 are left out.
             square_sum = paillier.add_encrypted(self.public_key, *(self._enc_scores[f][1] for f in self.fintechs))
-            second = paillier.scalar_mul(self.public_key, square_sum, plan.t_q, n_jobs=self.n_jobs)
-            terms = paillier.add_encrypted(self.public_key, terms, second)
-        residuals = paillier.add_plain(self.public_key, terms, plan.c_q)
+            terms.append((square_sum, plan.t_q))
+        # Enc(c) · [[U]]^s · [[V]]^t with fresh randomness in Enc(c): a fintech knows the
+        # randomness of its own [[u]], [[u²]] and could otherwise solve for the short s, t
+        # row by row and read c — the bank's residual, hence the label.
+        workload = 2 * len(self.train_rows) // effective_jobs(self.n_jobs)
+        residuals = paillier.affine(self.public_key, terms, plan.c_q, n_jobs=self.n_jobs, workload=workload)
         self._enc_scores = {}
         track = self.hyper.track_loss
         self._batch.update(

@@ -30,6 +30,7 @@ from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto import paillier
 from riskfed.crypto.keys import check_key_bits
 from riskfed.crypto.multiexp import multiexp
+from riskfed.crypto.parallel import effective_jobs
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
 from riskfed.errors import AlignmentError, KeyMismatchError, ProtocolError
@@ -284,8 +285,11 @@ class Fintech(Role):
         squares = needs_squares(self.hyper.expansion)
         if squares:
             plain = np.concatenate([plain, encode_square(u, party=self.name)])
-        # One call for both vectors keeps every core busy.
-        cts = paillier.encrypt(self.public_key, plain, n_jobs=self.n_jobs)
+        # One call for both vectors keeps every core busy. The workload (two epochs of
+        # this session's encryptions per worker) sizes the fixed-base table.
+        per_row = 2 if squares else 1
+        workload = 2 * per_row * len(self._train) // effective_jobs(self.n_jobs)
+        cts = paillier.encrypt(self.public_key, plain, n_jobs=self.n_jobs, workload=workload)
         self._round = msg.round
         track = self.hyper.track_loss and needs_loss_shares(self.hyper.expansion)
         self._pending = {"rows": rows, "loss_exp": encode_loss_partial(u, party=self.name) if track else None}

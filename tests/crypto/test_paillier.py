@@ -19,8 +19,8 @@ from riskfed.crypto.paillier import (
     decrypt,
     encrypt,
     fixed_base_table,
+    affine,
     from_bytes,
-    scalar_mul,
     to_bytes,
 )
 from riskfed.errors import InvalidCiphertextError, ProtocolError
@@ -93,23 +93,65 @@ def test_add_plain_needs_one_value_per_ciphertext(keypair):
         add_plain(pk, encrypt(pk, [1, 2]), [1])
 
 
+short = st.integers(-(2**12), 2**12)
+
+
 @given(
-    pairs=st.lists(
-        st.tuples(st.integers(-(2**120), 2**120), st.integers(-(2**40), 2**40)), min_size=1, max_size=6
+    rows=st.lists(
+        st.tuples(st.integers(-(2**120), 2**120), short, st.integers(-(2**60), 2**60), short, small),
+        min_size=1,
+        max_size=6,
     )
 )
-def test_scalar_mul_with_signed_scalars(keypair, pairs):
+def test_affine_is_the_signed_linear_combination(keypair, rows):
     pk, sk = keypair
-    a = [p[0] for p in pairs]
-    k = [p[1] for p in pairs]
-    assert decrypt(sk, scalar_mul(pk, encrypt(pk, a), k)) == [x * y for x, y in zip(a, k)]
-    assert decrypt(sk, scalar_mul(pk, encrypt(pk, a), np.array(k, dtype=np.int64))) == [x * y for x, y in zip(a, k)]
+    a, s, b, t, c = (list(col) for col in zip(*rows))
+    ca, cb = encrypt(pk, a), encrypt(pk, b)
+    two = affine(pk, [(ca, s), (cb, np.array(t, dtype=np.int64))], np.array(c, dtype=np.int64))
+    assert decrypt(sk, two) == [x * y + v * w + k for x, y, v, w, k in zip(a, s, b, t, c)]
+    one = affine(pk, [(ca, s)], c)
+    assert decrypt(sk, one) == [x * y + k for x, y, k in zip(a, s, c)]
 
 
-def test_scalar_mul_by_zero_one_and_minus_one(keypair):
+def test_affine_by_zero_one_and_minus_one(keypair):
     pk, sk = keypair
-    cts = encrypt(pk, [5, 5, 5])
-    assert decrypt(sk, scalar_mul(pk, cts, [0, 1, -1])) == [0, 5, -5]
+    cts = encrypt(pk, [5, 5, 5, 5])
+    out = affine(pk, [(cts, [0, 1, -1, 0]), (cts, [0, 0, 0, -1])], [0, 0, 0, 2])
+    assert decrypt(sk, out) == [0, 5, -5, -3]
+    # A zero combination is still a fresh encryption, never the trivial ciphertext 1.
+    assert int(out[0]) != 1 and int(out[0]) % pk.n != 1
+
+
+def _randomness(sk, c):
+    """``ρ`` with ``c = (1 + m n) ρ mod n²`` — recoverable only with the private key."""
+    pk = sk.public_key
+    n, n2 = gmpy2.mpz(pk.n), gmpy2.mpz(pk.n) ** 2
+    m = decrypt(sk, [c], signed=False)[0]
+    return gmpy2.mpz(c) * gmpy2.invert(1 + m * n, n2) % n2
+
+
+def test_affine_output_does_not_carry_the_senders_randomness(keypair):
+    """Whoever encrypted [[u]] knows its randomness ρ; if [[s u + c]] were
+    [[u]]^s (1 + c n), its randomness would be ρ^s and the sender could try the few short
+    s, then read c. The output must carry fresh randomness instead."""
+    pk, sk = keypair
+    n2 = pk.n_squared
+    u, v = encrypt(pk, [7, 11]), encrypt(pk, [3, 2])
+    s, t = [3, 5], [2, -1]
+    out = affine(pk, [(u, s), (v, t)], [100, -40])
+    for i in range(2):
+        inherited = gmpy2.powmod(_randomness(sk, u[i]), s[i], n2) * gmpy2.powmod(_randomness(sk, v[i]), t[i], n2) % n2
+        assert _randomness(sk, out[i]) != inherited
+    assert decrypt(sk, out) == [3 * 7 + 2 * 3 + 100, 5 * 11 - 2 - 40]
+
+
+def test_affine_refuses_mismatched_lengths(keypair):
+    pk, _ = keypair
+    cts = encrypt(pk, [1, 2])
+    with pytest.raises(ValueError):
+        affine(pk, [(cts, [1])], [0, 0])
+    with pytest.raises(ValueError):
+        affine(pk, [], [0, 0])
 
 
 @given(a=st.lists(values, max_size=8))
@@ -139,7 +181,8 @@ def test_parallel_encryption_matches_serial_decryption(keypair):
     cts = encrypt(pk, np.array(plain, dtype=np.int64), n_jobs=2)
     assert decrypt(sk, cts) == plain
     assert len({int(c) for c in cts}) == len(plain)
-    assert decrypt(sk, scalar_mul(pk, cts, [2] * len(cts), n_jobs=2)) == [2 * v for v in plain]
+    doubled = affine(pk, [(cts, [2] * len(cts))], [1] * len(cts), n_jobs=2)
+    assert decrypt(sk, doubled) == [2 * v + 1 for v in plain]
 
 
 def test_fixed_base_table_holds_powers_of_h_s(public_key):
