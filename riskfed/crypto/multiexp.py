@@ -20,6 +20,12 @@ modular multiplication per term) and then fold the buckets ``B_v`` into ``Π_v B
 Each column is split by sign: ``Π c^x = P · N^{-1}`` with ``P`` over the positive
 entries and ``N`` over the negative ones (by ``|x|``), one inversion per column; zero
 entries cost nothing. Each part takes whichever method its cost model says is cheaper.
+
+* **Bit planes, for many columns** (a fintech with hundreds of features). All columns
+  share the same ciphertexts, so subset products of small groups of rows are built once
+  and every column reads them plane by plane (:func:`_by_planes`): about ``b/g``
+  multiplications per term plus a shared ``2^g`` per group, ≈ 1.8 instead of ≈ 2.4 for
+  300 continuous columns over a 1,024-row batch.
 """
 
 from __future__ import annotations
@@ -127,17 +133,30 @@ def _by_values(cs: Sequence, exps: np.ndarray, n2) -> object:
     return acc
 
 
-def _power_product(cs: Sequence, exps: np.ndarray, n2) -> object | None:
-    """``Π c_i^{e_i}`` for positive ``e_i``, by the cheaper bucket method."""
-    if exps.size == 0:
-        return None
+def _part_plan(exps: np.ndarray) -> tuple[str, int, int]:
+    """The cheaper bucket method for positive ``exps``: (method, window, multiplications)."""
     w, by_windows = _window_cost(int(exps.max()).bit_length(), exps.size)
     distinct = np.unique(exps)[::-1]
     gaps = distinct - np.append(distinct[1:], 0)
     by_values = exps.size - distinct.size + 2 * distinct.size + int(_pow_cost(gaps).sum())
-    if by_values <= by_windows:
-        return _by_values(cs, exps, n2)
-    return _by_windows(cs, exps, w, n2)
+    return ("values", 0, by_values) if by_values <= by_windows else ("windows", w, by_windows)
+
+
+def _power_product(cs: Sequence, exps: np.ndarray, n2) -> object | None:
+    """``Π c_i^{e_i}`` for positive ``e_i``, by the cheaper bucket method."""
+    if exps.size == 0:
+        return None
+    method, w, _ = _part_plan(exps)
+    return _by_values(cs, exps, n2) if method == "values" else _by_windows(cs, exps, w, n2)
+
+
+def _column_cost(column: np.ndarray) -> int:
+    """Multiplications :func:`_column` will spend on ``column``."""
+    cost = 0
+    for part in (column[column > 0], -column[column < 0]):
+        if part.size:
+            cost += _part_plan(part)[2]
+    return cost + (6 if (column < 0).any() else 0)  # an inversion ≈ 6 multiplications
 
 
 def _column(cs: Sequence, column: np.ndarray, n2):
@@ -153,7 +172,83 @@ def _column(cs: Sequence, column: np.ndarray, n2):
     return mpz(1) if p is None else p
 
 
+def _planes_plan(matrix: np.ndarray) -> tuple[int, int]:
+    """Best group size for :func:`_by_planes` and its cost in multiplications."""
+    rows, cols = matrix.shape
+    low = np.minimum(matrix.min(axis=0), 0)
+    bits = int((matrix - low).max()).bit_length() if matrix.size else 0
+    best = (0, None)
+    for g in range(4, 13):
+        groups = -(-rows // g)
+        cost = groups * (1 << g) + cols * bits * (groups + 1) + cols * (2 * 16 + 6)
+        if best[1] is None or cost < best[1]:
+            best = (g, cost)
+    return best
+
+
+def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2) -> list:
+    """Every column at once, for many columns over the same ciphertexts.
+
+    Rows are cut into groups of ``g``; for each group all ``2^g`` subset products are
+    built once (one multiplication each). Each column is then read bit plane by bit plane
+    from the top: square the accumulator, and multiply in, for each group, the subset
+    product named by that group's bits — ``⌈B/g⌉`` multiplications per plane instead of
+    one per row and window, so about ``b/g`` per term for ``b``-bit exponents. Columns are
+    shifted to be non-negative and corrected by ``(Π c_i)^{min}`` at the end.
+    """
+    rows, cols = matrix.shape
+    low = np.minimum(matrix.min(axis=0), 0)
+    exps = matrix - low
+    bits = int(exps.max()).bit_length() if exps.size else 0
+    groups = -(-rows // g)
+    padded = np.zeros((groups * g, cols), dtype=np.int64)
+    padded[:rows] = exps
+    tables = []
+    for k in range(groups):
+        members = cs[k * g : (k + 1) * g]
+        table: list = [None] * (1 << len(members))
+        for mask in range(1, len(table)):
+            low_bit = mask & -mask
+            rest = table[mask ^ low_bit]
+            c = members[low_bit.bit_length() - 1]
+            table[mask] = c if rest is None else rest * c % n2
+        tables.append(table)
+    weights = (1 << np.arange(g, dtype=np.int64)).reshape(1, g, 1)
+    results = [None] * cols
+    for p in range(bits - 1, -1, -1):
+        plane = ((padded >> p) & 1).reshape(groups, g, cols)
+        masks = (plane * weights).sum(axis=1).T.tolist()  # (cols, groups)
+        for j in range(cols):
+            acc = results[j]
+            if acc is not None:
+                acc = acc * acc % n2
+            for table, mask in zip(tables, masks[j]):
+                if mask:
+                    acc = table[mask] if acc is None else acc * table[mask] % n2
+            results[j] = acc
+    total = None
+    if (low < 0).any():
+        for table in tables:
+            full = table[-1]
+            if full is not None:
+                total = full if total is None else total * full % n2
+    out = []
+    for j, acc in enumerate(results):
+        acc = mpz(1) if acc is None else acc
+        shift = -int(low[j])
+        if shift and total is not None:
+            acc = acc * gmpy2.invert(small_pow(total, shift, n2), n2) % n2
+        out.append(acc)
+    return out
+
+
 def _columns_chunk(n2, cs: Sequence, matrix: np.ndarray) -> list:
+    matrix = np.asarray(matrix, dtype=np.int64)
+    if matrix.shape[1] >= 8 and len(cs):
+        g, shared = _planes_plan(matrix)
+        # Its inner loop does more Python work per multiplication: demand a 10 % margin.
+        if 1.1 * shared < sum(_column_cost(matrix[:, j]) for j in range(matrix.shape[1])):
+            return _by_planes(list(cs), matrix, g, n2)
     return [_column(cs, matrix[:, j], n2) for j in range(matrix.shape[1])]
 
 

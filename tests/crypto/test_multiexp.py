@@ -84,3 +84,33 @@ def test_shape_mismatch_is_refused(keypair):
         multiexp(pk, encrypt(pk, [1, 2]), np.ones((3, 2), dtype=np.int64))
     with pytest.raises(ValueError, match=r"exponents must have shape"):
         multiexp(pk, encrypt(pk, [1, 2]), np.ones(2, dtype=np.int64))
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), rows=st.integers(1, 30), cols=st.integers(1, 6), g=st.integers(4, 7))
+def test_bit_planes_equal_naive_product(keypair, data, rows, cols, g):
+    """The shared subset-product method used for many columns (any group size, ragged
+    last group, negative and zero columns)."""
+    from riskfed.crypto.multiexp import _by_planes
+
+    pk, sk = keypair
+    matrix = data.draw(arrays(np.int64, (rows, cols), elements=st.integers(-(2**12), 2**12)))
+    cts = encrypt(pk, data.draw(st.lists(st.integers(-(2**60), 2**60), min_size=rows, max_size=rows)))
+    assert _by_planes(cts, matrix, g, pk.n_squared) == naive(pk, cts, matrix)
+
+
+def test_wide_matrices_take_the_shared_path_and_agree(keypair, monkeypatch):
+    from riskfed.crypto import multiexp as module
+
+    pk, sk = keypair
+    rng = np.random.default_rng(1)
+    rows, cols = 200, 40
+    matrix = np.rint(rng.normal(scale=900, size=(rows, cols))).astype(np.int64)
+    e = rng.integers(-(2**30), 2**30, size=rows).tolist()
+    cts = encrypt(pk, e)
+    used = []
+    real = module._by_planes
+    monkeypatch.setattr(module, "_by_planes", lambda *a: used.append(a[2]) or real(*a))
+    got = multiexp(pk, cts, matrix, n_jobs=1)
+    assert used, "a 200 x 40 Gaussian matrix should use the shared bit-plane method"
+    assert decrypt(sk, got) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
