@@ -27,6 +27,7 @@ from riskfed.crypto.keys import DEFAULT_KEY_BITS
 from riskfed.data.io import atomic_output_dir, check_output_dir, read_table, write_json, write_table
 from riskfed.errors import RiskfedError
 from riskfed.federation import Cancelled, ProgressEvent
+from riskfed.roles.local import EXPANSIONS, RANDOMNESS
 
 console = Console(stderr=True)
 out_console = Console()
@@ -73,7 +74,8 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int, default=1024, help="rows per mini-batch (default 1024, minimum 256)")
     g.add_argument("--learning-rate", type=float, default=1.0, help="step size (default 1.0)")
     g.add_argument("--l2", type=float, default=1e-4, help="L2 penalty on standardised weights (default 1e-4)")
-    g.add_argument("--expansion", choices=("bank", "zero"), default="bank", help="loss expansion: at the bank's partial score (default) or at zero (Hardy et al. Taylor loss)")
+    g.add_argument("--expansion", choices=EXPANSIONS, default="bank", help="loss expansion: second order at the bank's partial score (default), first order there (bank-linear: half the fintech's encryptions) or at zero (Hardy et al. Taylor loss)")
+    g.add_argument("--randomness", choices=RANDOMNESS, default="coordinator", help="who makes the encryption randomness: the key holder, with the factorisation, ahead of time (default), or each party itself (own)")
     g.add_argument("--seed", type=int, default=0, help="the bank's seed for split and batch order (default 0)")
     g.add_argument("--n-jobs", type=int, default=-1, help="worker processes per party (default -1: all cores)")
     g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the Paillier kernels on this Dask scheduler")
@@ -95,6 +97,7 @@ def _estimator(args):
         max_epochs=args.epochs,
         tol=args.tol,
         expansion=args.expansion,
+        randomness=args.randomness,
         test_size=args.test_size,
         random_state=args.seed,
         n_jobs=args.n_jobs,
@@ -483,7 +486,13 @@ def cmd_serve(args) -> int:
     identity = _identity(args, "coordinator" if args.role == "coordinator" else args.name)
     limits = _limits(args)
     if args.role == "coordinator":
-        running = start_coordinator(identity, listen, limits=limits, allow_insecure_key=args.insecure_test_key)
+        running = start_coordinator(
+            identity,
+            listen,
+            limits=limits,
+            allow_insecure_key=args.insecure_test_key,
+            n_jobs=args.n_jobs if args.n_jobs is not None else -1,
+        )
         accepts = "bank and fintechs"
     else:
         missing = [flag for flag, value in (("--data", args.data), ("--id-column", args.id_column), ("--coordinator-at", args.coordinator_at)) if not value]

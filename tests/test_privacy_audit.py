@@ -20,7 +20,14 @@ from riskfed.protocol import codec
 from riskfed.protocol.messages import PartialScores, TrainingStop
 from riskfed.roles.local import Hyperparameters, gradient_bound_bits, mask_bits, packing_slot_bits
 
-TRAINING_STEPS_TO_COORDINATOR = {"session_open", "key_request", "training_plan", "masked_gradient", "training_stop"}
+TRAINING_STEPS_TO_COORDINATOR = {
+    "session_open",
+    "key_request",
+    "training_plan",
+    "randomness_request",
+    "masked_gradient",
+    "training_stop",
+}
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +201,12 @@ def test_coordinator_receives_only_parameters_control_and_masked_ciphertexts(aud
             assert set(msg.hyperparameters) <= set(Hyperparameters.__dataclass_fields__) | {"slots"}
         if msg.STEP == "masked_gradient":
             _assert_real_ciphertexts(msg.ciphertexts, pk)
+        if msg.STEP == "randomness_request":
+            # A count and the key: nothing about any row.
+            assert {f.name for f in dataclasses.fields(msg)} - {"session_id", "sender", "recipient", "round"} == {
+                "count",
+                "key_fingerprint",
+            }
         for f in dataclasses.fields(msg):
             v = getattr(msg, f.name)
             assert not (isinstance(v, np.ndarray) and v.size), f"coordinator received an array in {msg.STEP}.{f.name}"

@@ -25,6 +25,14 @@ def effective_jobs(n_jobs: int | None) -> int:
     return max(1, int(joblib.effective_n_jobs(n_jobs)))
 
 
+def local_jobs(n_jobs: int | None) -> int:
+    """Local worker processes ``n_jobs`` means on this machine, whatever joblib backend is
+    active (joblib semantics: ``-1`` all cores, ``-2`` all but one)."""
+    if n_jobs is None or n_jobs == 0:
+        return 1
+    return n_jobs if n_jobs > 0 else max(1, joblib.cpu_count() + 1 + n_jobs)
+
+
 def chunk_bounds(total: int, n_jobs: int | None, min_items: int) -> list[tuple[int, int]]:
     """Split ``range(total)`` into at most ``effective_jobs(n_jobs)`` near-equal chunks
     of at least ``min_items`` each (one chunk when the work is small)."""

@@ -159,7 +159,10 @@ class ProcessFederation:
         return proc
 
     def start_coordinator(self) -> PartyProcess:
-        argv = ["--role", "coordinator", "--listen", "127.0.0.1:0", "--timeout", str(self.timeout), *self._tls(COORDINATOR), *self.extra_args]
+        argv = [
+            "--role", "coordinator", "--listen", "127.0.0.1:0", "--timeout", str(self.timeout),
+            "--n-jobs", str(self.n_jobs), *self._tls(COORDINATOR), *self.extra_args,
+        ]  # fmt: skip
         return self._party(COORDINATOR, argv).start()
 
     def fintech_argv(self, name: str, *, listen: str = "127.0.0.1:0") -> list[str]:

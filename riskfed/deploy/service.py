@@ -321,14 +321,15 @@ class CoordinatorService(PartyService):
     gets a new key (no ciphertext crosses an epoch boundary, see :mod:`riskfed.checkpoint`).
     """
 
-    def __init__(self, name: str = "coordinator", *, allow_insecure_key: bool = False, **kwargs) -> None:
+    def __init__(self, name: str = "coordinator", *, allow_insecure_key: bool = False, n_jobs: int = 1, **kwargs) -> None:
         super().__init__(name, **kwargs)
         self.allow_insecure_key = allow_insecure_key
+        self.n_jobs = n_jobs
 
     def new_role(self, message: SessionOpen) -> Role:
         if message.purpose not in ("training", "resume"):
             raise ProtocolError(f"{self.name} takes part in training sessions only, not {message.purpose!r}.", party=message.sender)
-        return Coordinator(allow_insecure_key=self.allow_insecure_key, name=self.name)
+        return Coordinator(allow_insecure_key=self.allow_insecure_key, n_jobs=self.n_jobs, name=self.name)
 
     def after(self, message: Message, replies: list[Message]) -> None:
         if isinstance(message, TrainingStop):
@@ -541,13 +542,17 @@ def start_coordinator(
     *,
     limits: NetworkLimits | None = None,
     allow_insecure_key: bool = False,
+    n_jobs: int = 1,
 ) -> RunningService:
-    """Serve the coordinator on ``listen``; it accepts the bank and any fintech."""
+    """Serve the coordinator on ``listen``; it accepts the bank and any fintech. ``n_jobs``
+    worker processes make the session's encryption randomness."""
     if identity.role != COORDINATOR:
         raise ConfigurationError(f"The coordinator needs a certificate for 'coordinator'; this one is for {identity.role!r}.")
     limits = limits or NetworkLimits()
     stats = TrafficStats()
-    service = CoordinatorService(identity.role, allow_insecure_key=allow_insecure_key, session_timeout=limits.timeout, stats=stats)
+    service = CoordinatorService(
+        identity.role, allow_insecure_key=allow_insecure_key, n_jobs=n_jobs, session_timeout=limits.timeout, stats=stats
+    )
     server = PartyServer(
         identity,
         listen,

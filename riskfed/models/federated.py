@@ -158,7 +158,7 @@ class VerticalLogisticRegression:
         Test-only flag admitting shorter keys.
     psi:
         ``"ecdh"`` (default) or ``"keyed-hash"`` id alignment.
-    learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss:
+    learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss, randomness:
         See :class:`~riskfed.roles.local.Hyperparameters`.
     test_size:
         Share of the shared customers held out for evaluation (stratified).
@@ -213,6 +213,7 @@ class VerticalLogisticRegression:
         averaging: bool = True,
         decay: bool = True,
         track_loss: bool = True,
+        randomness: str = "coordinator",
         test_size: float = 0.3,
         min_intersection: int = DEFAULT_MIN_INTERSECTION,
         random_state: int = 0,
@@ -235,6 +236,7 @@ class VerticalLogisticRegression:
         self.averaging = averaging
         self.decay = decay
         self.track_loss = track_loss
+        self.randomness = randomness
         self.test_size = test_size
         self.min_intersection = min_intersection
         self.random_state = random_state
@@ -256,6 +258,7 @@ class VerticalLogisticRegression:
             averaging=self.averaging,
             decay=self.decay,
             track_loss=self.track_loss,
+            randomness=self.randomness,
         )
 
     def _validate_params(self) -> Hyperparameters:
@@ -331,7 +334,7 @@ class VerticalLogisticRegression:
         ]
         transport = InMemoryTransport(keep_transcript=keep_transcript)
         transport.register(bank_role)
-        transport.register(Coordinator(allow_insecure_key=self.allow_insecure_key))
+        transport.register(Coordinator(allow_insecure_key=self.allow_insecure_key, n_jobs=self.n_jobs))
         for role in fintech_roles:
             transport.register(role)
         outcome = self._session(bank_role, transport, hyper, progress=progress, cancel=cancel)

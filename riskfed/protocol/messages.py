@@ -28,6 +28,8 @@ Who sends what (B = bank, F = a fintech, C = coordinator)::
     BatchRequest         B → F      row positions of one mini-batch
     EncryptedScores      F → B      [[u_k]] (and [[u_k^2]]) for the batch rows
     EncryptedResiduals   B → F      [[e]] for the batch rows
+    RandomnessRequest    B/F → C    how many fresh DJN randomizers this round needs
+    Randomness           C → B/F    h_s^r mod n^2, each to be used once
     MaskedGradient       B/F → C    [[g + m]] per feature
     DecryptedMasked      C → B/F    g + m per feature
     BatchDone            F → B      [[loss share]] (optional) after the fintech updated
@@ -180,6 +182,21 @@ class EncryptedResiduals(Message):
 
 
 @dataclass(frozen=True)
+class RandomnessRequest(Message):
+    count: int = 0
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "randomness_request"
+
+
+@dataclass(frozen=True)
+class Randomness(Message):
+    values: bytes = b""
+    count: int = 0
+    key_fingerprint: str = ""
+    STEP: ClassVar[str] = "randomness"
+
+
+@dataclass(frozen=True)
 class MaskedGradient(Message):
     ciphertexts: bytes = b""
     count: int = 0
@@ -267,6 +284,8 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         BatchRequest,
         EncryptedScores,
         EncryptedResiduals,
+        RandomnessRequest,
+        Randomness,
         MaskedGradient,
         DecryptedMasked,
         BatchDone,

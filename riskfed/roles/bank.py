@@ -60,6 +60,8 @@ from riskfed.protocol.messages import (
     PsiDoubleBlinded,
     PsiResult,
     PublicKeyAnnounce,
+    Randomness,
+    RandomnessRequest,
     ScoreRequest,
     SessionOpen,
     SessionReady,
@@ -117,6 +119,7 @@ class Bank(Role):
         "ack": "_on_ack",
         "plan_accepted": "_on_plan_accepted",
         "encrypted_scores": "_on_scores",
+        "randomness": "_on_randomness",
         "batch_done": "_on_batch_done",
         "decrypted_masked": "_on_decrypted",
         "epoch_report": "_on_epoch_report",
@@ -503,7 +506,27 @@ class Bank(Role):
         self._loss_shares = {}
         self.done("ack")
         self.expect("encrypted_scores", *self.fintechs)
-        return [self.reply(BatchRequest, f, rnd, epoch=epoch, batch=batch, rows=self._batch["rows"]) for f in self.fintechs]
+        out: list = [self.reply(BatchRequest, f, rnd, epoch=epoch, batch=batch, rows=self._batch["rows"]) for f in self.fintechs]
+        if self.hyper.randomness == "coordinator":
+            # Fresh randomness for this batch's residuals, from the key holder.
+            self.expect("randomness", COORDINATOR)
+            out.append(
+                self.reply(RandomnessRequest, COORDINATOR, rnd, count=len(rows), key_fingerprint=self.public_key.fingerprint)
+            )
+        return out
+
+    def _on_randomness(self, msg: Randomness):
+        self.check_round(msg, self._batch["round"])
+        rows = self._batch["rows"]
+        if msg.key_fingerprint != self.public_key.fingerprint or msg.count != len(rows):
+            raise ProtocolError(
+                f"bank: the coordinator sent {msg.count} randomizers under key {msg.key_fingerprint}; expected "
+                f"{len(rows)} under {self.public_key.fingerprint}.",
+                party=COORDINATOR,
+            )
+        self._batch["randomizers"] = paillier.from_bytes(self.public_key, msg.values, count=msg.count, party=COORDINATOR)
+        self.done("randomness")
+        return []
 
     def _check_fp(self, msg, fingerprint: str) -> None:
         if fingerprint != self.public_key.fingerprint:
@@ -541,8 +564,13 @@ class Bank(Role):
         # Enc(c) · [[U]]^s · [[V]]^t with fresh randomness in Enc(c): a fintech knows the
         # randomness of its own [[u]], [[u²]] and could otherwise solve for the short s, t
         # row by row and read c — the bank's residual, hence the label.
+        randomizers = self._batch.pop("randomizers", None)
+        if self.hyper.randomness == "coordinator" and randomizers is None:
+            raise ProtocolError("bank: no randomness from the coordinator this round.", party=COORDINATOR)
         workload = 2 * len(self.train_rows) // effective_jobs(self.n_jobs)
-        residuals = paillier.affine(self.public_key, terms, plan.c_q, n_jobs=self.n_jobs, workload=workload)
+        residuals = paillier.affine(
+            self.public_key, terms, plan.c_q, n_jobs=self.n_jobs, workload=workload, randomizers=randomizers
+        )
         self._enc_scores = {}
         track = self.hyper.track_loss
         self._batch.update(

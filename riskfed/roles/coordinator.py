@@ -13,12 +13,26 @@ Threat model for this role (semi-honest, colludes with no one):
   2^-80). It never sees features, labels, weights, residuals, partial scores or ids.
 * **Guards** against being used as a decryption oracle: per round each party gets at
   most one decryption of exactly the number of slots announced in the training plan.
+* **Makes randomness** (``randomness="coordinator"``, the default): on
+  ``RandomnessRequest`` it sends fresh DJN randomizers ``h_s^r mod n^2`` — encryptions
+  of zero, which anyone holding the public key could make, but the key holder makes
+  them with the factorisation at about twice the speed, ahead of time, in its own worker
+  processes (which hold ``p`` and ``q`` and nothing else). It keeps no copy of what it
+  sent. Knowing a ciphertext's randomness tells it nothing its private key does not,
+  and it never receives the ciphertexts the randomizers go into. At most one request
+  per party and round, of at most two batches' worth.
 """
 
 from __future__ import annotations
 
+import weakref
+from concurrent.futures import Future
+
+from joblib.externals.loky import ProcessPoolExecutor
+
 from riskfed.crypto import paillier
 from riskfed.crypto.keys import check_key_bits, generate_keypair
+from riskfed.crypto.parallel import local_jobs
 from riskfed.errors import CryptoError, ProtocolError
 from riskfed.protocol.messages import (
     BANK,
@@ -28,11 +42,14 @@ from riskfed.protocol.messages import (
     KeyRequest,
     MaskedGradient,
     PublicKeyAnnounce,
+    Randomness,
+    RandomnessRequest,
     SessionOpen,
     TrainingPlan,
     TrainingStop,
 )
 from riskfed.roles.base import Role
+from riskfed.roles.local import needs_squares
 
 
 class Coordinator(Role):
@@ -42,6 +59,8 @@ class Coordinator(Role):
     ----------
     allow_insecure_key:
         Test-only: accept a session that asks for a key below 2048 bits.
+    n_jobs:
+        Worker processes for making randomness (joblib semantics; 1 = in-process).
     """
 
     HANDLERS = {
@@ -49,12 +68,20 @@ class Coordinator(Role):
         "key_request": "_on_key_request",
         "training_plan": "_on_plan",
         "masked_gradient": "_on_masked",
+        "randomness_request": "_on_randomness_request",
         "training_stop": "_on_stop",
     }
 
-    def __init__(self, *, allow_insecure_key: bool = False, name: str = COORDINATOR) -> None:
+    def __init__(self, *, allow_insecure_key: bool = False, n_jobs: int = 1, name: str = COORDINATOR) -> None:
         super().__init__(name)
         self.allow_insecure_key = allow_insecure_key
+        self.n_jobs = n_jobs
+        self._pool: ProcessPoolExecutor | None = None
+        self._stock: dict[str, list] = {}
+        self._allowance: dict[str, int] = {}
+        self._randomness_round: dict[str, int] = {}
+        self._window = 0
+        self.randomizers_issued = 0
         self.public_key = None
         self._private_key = None
         self._slots: dict[str, int] = {}
@@ -105,6 +132,10 @@ class Coordinator(Role):
         self._last_round = {}
         self.done("key_request")
         self.expect("masked_gradient", *self._slots)
+        hyper = msg.hyperparameters
+        if hyper.get("randomness") == "coordinator":
+            # Row counts only: steps per epoch times the batch size.
+            self._plan_randomness(hyper, int(hyper.get("steps_per_epoch", 1)) * int(hyper.get("batch_size", 0)))
         self.expect("training_stop", BANK)
         return [self.reply(Ack, msg.sender, msg.round)]
 
@@ -145,5 +176,87 @@ class Coordinator(Role):
 
     def _on_stop(self, msg: TrainingStop):
         self.done("masked_gradient")
+        self.done("randomness_request")
         self.done("training_stop")
+        self.close()
         return [self.reply(Ack, msg.sender, msg.round)]
+
+    # -- randomness ------------------------------------------------------------------
+    def _plan_randomness(self, hyper: dict, train_rows: int) -> None:
+        """Per-round allowances (two batches' worth) and the table size for the session."""
+        batch = int(hyper.get("batch_size", 0))
+        fintech_per_row = 2 if needs_squares(str(hyper.get("expansion"))) else 1
+        self._allowance = {p: 2 * batch * (1 if p == BANK else fintech_per_row) for p in self._slots}
+        self._randomness_round = {}
+        self._stock = {}
+        per_session = 2 * train_rows * (1 + fintech_per_row * (len(self._slots) - 1))  # two epochs
+        jobs = local_jobs(self.n_jobs)
+        self._window = paillier.crt_window(self.public_key, per_session // jobs)
+        self.expect("randomness_request", *self._slots)
+
+    def _make(self, count: int) -> list[Future]:
+        """Start making ``count`` randomizers (in the worker processes when there are any)."""
+        sk, pk = self._private_key, self.public_key
+        args = (int(sk.phe.p), int(sk.phe.q), int(pk.h_s))
+        jobs = local_jobs(self.n_jobs)
+        if jobs <= 1 or count < 256:
+            done: Future = Future()
+            done.set_result(paillier.crt_randomizers(*args, count, self._window))
+            return [done]
+        if self._pool is None:
+            # The coordinator's own processes (a private loky pool: fresh interpreters that
+            # inherit nothing and need no __main__ guard in the caller's script); they
+            # receive p and q with each call and keep them only in their table cache.
+            self._pool = ProcessPoolExecutor(max_workers=jobs)
+            weakref.finalize(self, self._pool.shutdown, wait=False, kill_workers=True)
+        sizes = [count // jobs + (1 if i < count % jobs else 0) for i in range(jobs)]
+        return [self._pool.submit(paillier.crt_randomizers, *args, k, self._window) for k in sizes if k]
+
+    def _on_randomness_request(self, msg: RandomnessRequest):
+        party = msg.sender
+        if msg.key_fingerprint != self.public_key.fingerprint:
+            raise CryptoError(f"{party} asked for randomness under key {msg.key_fingerprint}, not this session's.", party=party)
+        allowed = self._allowance.get(party, 0)
+        if not 0 < msg.count <= allowed:
+            raise ProtocolError(
+                f"{party} asked for {msg.count} randomizers; the training plan allows at most {allowed} per round.",
+                party=party,
+            )
+        last = self._randomness_round.get(party, 0)
+        if msg.round <= last:
+            raise ProtocolError(
+                f"{party} already had randomness for round {msg.round} (last served: round {last}).", party=party
+            )
+        stock = self._stock.pop(party, [])
+        ready = [r for f in stock for r in f.result()]
+        if len(ready) < msg.count:
+            ready += [r for f in self._make(msg.count - len(ready)) for r in f.result()]
+        values, rest = ready[: msg.count], ready[msg.count :]
+        # Each randomizer is sent once: what is left over stays in stock for this party,
+        # and the next round's share is started now, while the parties compute.
+        self._stock[party] = [_ready(rest)] + (self._make(msg.count) if self._pool is not None else [])
+        self._randomness_round[party] = msg.round
+        self.randomizers_issued += len(values)
+        return [
+            self.reply(
+                Randomness,
+                party,
+                msg.round,
+                values=paillier.to_bytes(self.public_key, values),
+                count=len(values),
+                key_fingerprint=self.public_key.fingerprint,
+            )
+        ]
+
+    def close(self) -> None:
+        """Stop the randomness workers and drop unsent randomizers."""
+        self._stock = {}
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, kill_workers=True)
+            self._pool = None
+
+
+def _ready(values: list) -> Future:
+    done: Future = Future()
+    done.set_result(values)
+    return done

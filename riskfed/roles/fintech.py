@@ -54,6 +54,8 @@ from riskfed.protocol.messages import (
     PsiBlinded,
     PsiDoubleBlinded,
     PsiResult,
+    Randomness,
+    RandomnessRequest,
     PublicKeyAnnounce,
     ScoreRequest,
     SessionOpen,
@@ -104,6 +106,7 @@ class Fintech(Role):
         "psi_result": "_on_psi_result",
         "training_plan": "_on_plan",
         "batch_request": "_on_batch",
+        "randomness": "_on_randomness",
         "encrypted_residuals": "_on_residuals",
         "decrypted_masked": "_on_decrypted",
         "epoch_end": "_on_epoch_end",
@@ -285,27 +288,49 @@ class Fintech(Role):
         squares = needs_squares(self.hyper.expansion)
         if squares:
             plain = np.concatenate([plain, encode_square(u, party=self.name)])
-        # One call for both vectors keeps every core busy. The workload (two epochs of
-        # this session's encryptions per worker) sizes the fixed-base table.
-        per_row = 2 if squares else 1
-        workload = 2 * per_row * len(self._train) // effective_jobs(self.n_jobs)
-        cts = paillier.encrypt(self.public_key, plain, n_jobs=self.n_jobs, workload=workload)
         self._round = msg.round
         track = self.hyper.track_loss and needs_loss_shares(self.hyper.expansion)
         self._pending = {"rows": rows, "loss_exp": encode_loss_partial(u, party=self.name) if track else None}
-        self.expect("encrypted_residuals", BANK)
-        n = len(rows)
-        return [
-            self.reply(
-                EncryptedScores,
-                BANK,
-                msg.round,
-                ciphertexts=paillier.to_bytes(self.public_key, cts[:n]),
-                squares=paillier.to_bytes(self.public_key, cts[n:]) if squares else b"",
-                count=n,
-                key_fingerprint=self.public_key.fingerprint,
+        if self.hyper.randomness == "coordinator":
+            # The key holder makes the randomizers (faster, and ahead of time).
+            self._pending["plain"] = plain
+            self.expect("randomness", COORDINATOR)
+            return [
+                self.reply(
+                    RandomnessRequest, COORDINATOR, msg.round, count=len(plain), key_fingerprint=self.public_key.fingerprint
+                )
+            ]
+        # One call for both vectors keeps every core busy. The workload (two epochs of
+        # this session's encryptions per worker) sizes the fixed-base table.
+        workload = 2 * len(plain) * self.hyper.steps_per_epoch // effective_jobs(self.n_jobs)
+        cts = paillier.encrypt(self.public_key, plain, n_jobs=self.n_jobs, workload=workload)
+        return [self._scores_reply(msg.round, cts)]
+
+    def _on_randomness(self, msg: Randomness):
+        self.check_round(msg, self._round)
+        plain = self._pending.pop("plain")
+        if msg.key_fingerprint != self.public_key.fingerprint or msg.count != len(plain):
+            raise ProtocolError(
+                f"{self.name}: the coordinator sent {msg.count} randomizers under key {msg.key_fingerprint}; "
+                f"expected {len(plain)} under {self.public_key.fingerprint}.",
+                party=COORDINATOR,
             )
-        ]
+        randomizers = paillier.from_bytes(self.public_key, msg.values, count=msg.count, party=COORDINATOR)
+        self.done("randomness")
+        return [self._scores_reply(msg.round, paillier.encrypt_with(self.public_key, plain, randomizers))]
+
+    def _scores_reply(self, rnd: int, cts: list) -> EncryptedScores:
+        n = len(self._pending["rows"])
+        self.expect("encrypted_residuals", BANK)
+        return self.reply(
+            EncryptedScores,
+            BANK,
+            rnd,
+            ciphertexts=paillier.to_bytes(self.public_key, cts[:n]),
+            squares=paillier.to_bytes(self.public_key, cts[n:]),
+            count=n,
+            key_fingerprint=self.public_key.fingerprint,
+        )
 
     def _on_residuals(self, msg: EncryptedResiduals):
         self.check_round(msg, self._round)

@@ -61,6 +61,7 @@ from riskfed.crypto.encoding import (
 from riskfed.errors import ConfigurationError
 
 OPTIMIZERS = ("preconditioned", "sgd", "momentum", "nesterov", "adam")
+RANDOMNESS = ("coordinator", "own")
 # Ridge added to the local Gram matrix so one-hot blocks and constant columns invert.
 _GRAM_RIDGE = 1e-3
 
@@ -95,6 +96,11 @@ class Hyperparameters:
         encrypted column per party; the bank learns the batch loss, an aggregate.
     decay:
         Scale the step by ``1 / (1 + t / steps_per_epoch)`` (halved after one epoch).
+    randomness:
+        Who makes the DJN randomizers ``h_s^r`` that every encryption needs:
+        ``coordinator`` (default: the key holder makes them with the factorisation, about
+        twice as fast, ahead of time; see :mod:`riskfed.roles.coordinator`) or ``own``
+        (each party makes its own from the public key).
     parties, steps_per_epoch:
         Set by the bank: the number of parties (the ``preconditioned`` step is damped by
         ``2 / parties``, which keeps block-Jacobi iterations stable for any correlation
@@ -113,6 +119,7 @@ class Hyperparameters:
     momentum: float = 0.9
     min_batch_size: int = 256
     decay: bool = True
+    randomness: str = "coordinator"
     # Filled in by the bank when it plans the session:
     parties: int = 2
     steps_per_epoch: int = 1
@@ -127,6 +134,8 @@ class Hyperparameters:
             raise bad("learning_rate", "a float in the range (0.0, inf)", self.learning_rate)
         if self.expansion not in EXPANSIONS:
             raise bad("expansion", f"one of {', '.join(EXPANSIONS)}", self.expansion)
+        if self.randomness not in RANDOMNESS:
+            raise bad("randomness", f"one of {', '.join(RANDOMNESS)}", self.randomness)
         if self.optimizer not in OPTIMIZERS:
             raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
         if not (isinstance(self.l2, (int, float)) and 0 <= self.l2 < np.inf):

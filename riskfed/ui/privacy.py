@@ -36,6 +36,8 @@ STEP_DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "batch_request": ("Positions of the rows in one mini-batch", "positions, no values"),
     "encrypted_scores": ("The fintech's partial scores for the batch", ENCRYPTED),
     "encrypted_residuals": ("The residuals (prediction errors) for the batch", ENCRYPTED),
+    "randomness_request": ("How many fresh random values a party needs for this batch", COUNTS),
+    "randomness": ("Fresh encryption randomness from the key holder (encryptions of zero)", "no customer data, used once"),
     "masked_gradient": ("A party's gradient, masked, for the coordinator to decrypt", f"{ENCRYPTED}, {MASKED}"),
     "decrypted_masked": ("The decrypted gradient, still masked: only its owner can unmask it", MASKED),
     "batch_done": ("The fintech's share of the batch loss", ENCRYPTED),

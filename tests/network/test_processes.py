@@ -112,15 +112,15 @@ def test_cut_off_coordinator_fails_the_session_within_the_timeout(request, feder
     coordinator = federation.parties["coordinator"]
     progress = _after_first_batch_of_epoch_2(coordinator.pause)
     est = VerticalLogisticRegression(**PARAMS)
-    # The fintech forwards its masked gradient to the silent coordinator and gives up
+    # The fintech asks the silent coordinator for its batch's randomness and gives up
     # first (it uses what is left of the bank's deadline), so the error names the
     # coordinator and the step, not the fintech.
-    with pytest.raises(TransportError, match=r"coordinator at 127\.0\.0\.1:\d+ did not answer the 'masked_gradient' message") as info:
+    with pytest.raises(TransportError, match=r"coordinator at 127\.0\.0\.1:\d+ did not answer the 'randomness_request' message") as info:
         est.fit_remote(bank_table, ["fintech_1"], _transport(request, certs_dir, federation, timeout=3.0), progress=progress)
     assert info.value.party == "coordinator"
     coordinator.resume()
     log = (federation.work_dir / "fintech_1" / "serve.log").read_text()
-    assert "failed at step 'encrypted_residuals'" in log
+    assert "failed at step 'batch_request'" in log
 
 
 def test_pilot_with_one_process_per_party(tmp_path, capsys):

@@ -177,3 +177,86 @@ def test_role_checks_recipient_session_step_and_sender_before_anything():
     with pytest.raises(ProtocolError, match="did not expect a 'session_open'"):
         _open(c)
     assert np.all([c.decryptions == 0])
+
+
+# -- randomness from the key holder ------------------------------------------------------
+@pytest.fixture(params=[1, 2], ids=["in-process", "worker-pool"])
+def random_source(request):
+    """A coordinator planned for coordinator randomness: batches of 300, second order."""
+    c = Coordinator(allow_insecure_key=True, n_jobs=request.param)
+    [announce] = _open(c)
+    pk = public_key_from(announce, party="bank")
+    hyper = {
+        "slots": {"bank": 2, "fintech_1": 1},
+        "randomness": "coordinator",
+        "batch_size": 300,
+        "steps_per_epoch": 4,
+        "expansion": "bank",
+    }
+    plan = TrainingPlan(
+        session_id=SESSION, sender="bank", recipient="coordinator", round=0, hyperparameters=hyper, key_fingerprint=pk.fingerprint
+    )
+    c.handle(plan)
+    return c, pk
+
+
+def _ask(pk, sender, count, rnd, fingerprint=None):
+    from riskfed.protocol.messages import RandomnessRequest
+
+    return RandomnessRequest(
+        session_id=SESSION,
+        sender=sender,
+        recipient="coordinator",
+        round=rnd,
+        count=count,
+        key_fingerprint=fingerprint or pk.fingerprint,
+    )
+
+
+def test_randomness_is_fresh_and_encrypts(random_source, keypair):
+    c, pk = random_source
+    [first] = c.handle(_ask(pk, "fintech_1", 600, 1))
+    [second] = c.handle(_ask(pk, "fintech_1", 600, 2))
+    [bank] = c.handle(_ask(pk, "bank", 300, 1))
+    values = [paillier.from_bytes(pk, m.values, count=m.count) for m in (first, second, bank)]
+    assert [len(v) for v in values] == [600, 600, 300]
+    every = [int(r) for v in values for r in v]
+    assert len(set(every)) == len(every), "a randomizer was issued twice"
+    assert all(r != 1 for r in every)
+    # They are encryptions of zero under the session key: (1 + m n)·ρ decrypts to m.
+    sk = c._private_key
+    plain = list(range(-300, 300))
+    assert paillier.decrypt(sk, paillier.encrypt_with(pk, plain, values[0])) == plain
+    assert c.randomizers_issued == 1500
+    c.close()
+
+
+def test_randomness_limits_per_round(random_source):
+    c, pk = random_source
+    with pytest.raises(ProtocolError, match="at most 600 per round"):
+        c.handle(_ask(pk, "bank", 601, 1))
+    with pytest.raises(ProtocolError, match="at most 1200 per round"):
+        c.handle(_ask(pk, "fintech_1", 1201, 1))
+    with pytest.raises(ProtocolError, match="only from bank, fintech_1"):
+        c.handle(_ask(pk, "fintech_9", 10, 1))
+    c.handle(_ask(pk, "bank", 300, 5))
+    with pytest.raises(ProtocolError, match="already had randomness for round 5"):
+        c.handle(_ask(pk, "bank", 300, 5))
+    with pytest.raises(CryptoError, match="not this session's"):
+        c.handle(_ask(pk, "bank", 300, 6, fingerprint="0" * 16))
+
+
+def test_crt_randomizers_are_exactly_h_s_to_the_r(keypair, monkeypatch):
+    """The key holder's CRT shortcut gives h_s^r mod n² for the same digits of r."""
+    import gmpy2
+
+    pk, sk = keypair
+    window = 5
+    rows = -(-paillier.randomness_bits(pk) // window)
+    digits = np.random.default_rng(3).integers(0, 1 << window, size=(rows, 4)).astype(np.uint16)
+    digits[:, 3] = 0  # r = 0: the randomizer is 1
+    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    got = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 4, window)
+    for k in range(4):
+        r = sum(int(digits[i, k]) << (window * i) for i in range(rows))
+        assert got[k] == gmpy2.powmod(pk.h_s, r, pk.n_squared)
