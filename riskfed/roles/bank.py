@@ -7,12 +7,14 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
 * **Sends** to fintechs: blinded ids (ECDH) or a keyed-hash key, the intersection as
   positions in each fintech's shuffled list (in a secretly shuffled order), the training
   plan (row positions and public hyper-parameters), batch positions and ``[[e]]``
-  (encrypted under the coordinator's key). To the coordinator: the session parameters,
-  the training plan and ``[[g_B + m_B]]`` (its masked gradient and the masked aggregate
-  loss).
+  (encrypted under the coordinator's key, each with fresh randomness the fintech does
+  not know). To the coordinator: the session parameters, the training plan, how many
+  randomizers a batch needs, and ``[[g_B + m_B]]`` (its masked gradient and the masked
+  aggregate loss).
 * **Receives** double-blinded points / digests, ``[[u_k]]`` (encrypted: unreadable without
   the private key), encrypted loss shares, mean squares of each fintech's score change and scores per epoch,
-  its own masked gradient decrypted, and — at evaluation and scoring time only —
+  its own masked gradient decrypted, randomizers from the coordinator (by default) for
+  refreshing ``[[e]]``, and — at evaluation and scoring time only —
   plaintext partial scores ``u_k`` of the rows it scores.
 * **Learns** the intersection, its own gradients, the aggregate training loss per batch
   and, at scoring time, partial scores of the applicants it scores (accepted). Never a

@@ -7,12 +7,15 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
 * **Receives** from the bank: blinded ids (ECDH) or a keyed-hash key, the intersection as
   positions in its own shuffled list, the training plan (row positions and public
   hyper-parameters), batch row positions, ``[[e]]`` — residuals *encrypted* under the
-  coordinator's key — and scoring requests. From the coordinator: the public key and
-  ``g_k + m_k``, its own masked gradient.
+  coordinator's key and freshly randomized by the bank, so they carry none of the
+  fintech's own randomness — and scoring requests. From the coordinator: the public key,
+  ``g_k + m_k`` (its own masked gradient) and, by default, the randomizers it encrypts
+  ``[[u_k]]`` and ``[[u_k^2]]`` with (the bank never sees them).
 * **Sends** to the bank: double-blinded points and its own blinded ids (or keyed
   digests), ``[[u_k]]`` per batch (encrypted), an encrypted loss share, the mean squares of
   its score change and scores per epoch, and — at scoring time only — plaintext partial scores
-  ``u_k`` for the rows the bank asks about. To the coordinator: ``[[g_k + m_k]]``.
+  ``u_k`` for the rows the bank asks about. To the coordinator: ``[[g_k + m_k]]`` and
+  how many randomizers a batch needs.
 * **Learns** the intersection (which of its customers the bank shares) and its own
   gradients (hence the minimum batch size). Never labels, bank features or weights, or
   residuals in plaintext.
