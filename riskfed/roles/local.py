@@ -99,7 +99,7 @@ class Hyperparameters:
     randomness:
         Who makes the DJN randomizers ``h_s^r`` that every encryption needs:
         ``coordinator`` (default: the key holder makes them with the factorisation, about
-        twice as fast, ahead of time; see :mod:`riskfed.roles.coordinator`) or ``own``
+        1.35 times as fast, ahead of time; see :mod:`riskfed.roles.coordinator`) or ``own``
         (each party makes its own from the public key).
     parties, steps_per_epoch:
         Set by the bank: the number of parties (the ``preconditioned`` step is damped by
