@@ -188,7 +188,7 @@ class Coordinator(Role):
         fintech_per_row = 2 if needs_squares(str(hyper.get("expansion"))) else 1
         self._allowance = {p: 2 * batch * (1 if p == BANK else fintech_per_row) for p in self._slots}
         self._randomness_round = {}
-        self._stock = {}
+        self._stock.clear()
         per_session = 2 * train_rows * (1 + fintech_per_row * (len(self._slots) - 1))  # two epochs
         jobs = local_jobs(self.n_jobs)
         self._window = paillier.crt_window(self.public_key, per_session // jobs)
@@ -208,7 +208,7 @@ class Coordinator(Role):
             # inherit nothing and need no __main__ guard in the caller's script); they
             # receive p and q with each call and keep them only in their table cache.
             self._pool = ProcessPoolExecutor(max_workers=jobs)
-            weakref.finalize(self, self._pool.shutdown, wait=False, kill_workers=True)
+            weakref.finalize(self, _shutdown, self._pool, self._stock)
         sizes = [count // jobs + (1 if i < count % jobs else 0) for i in range(jobs)]
         return [self._pool.submit(paillier.crt_randomizers, *args, k, self._window) for k in sizes if k]
 
@@ -250,10 +250,20 @@ class Coordinator(Role):
 
     def close(self) -> None:
         """Stop the randomness workers and drop unsent randomizers."""
-        self._stock = {}
         if self._pool is not None:
-            self._pool.shutdown(wait=False, kill_workers=True)
+            _shutdown(self._pool, self._stock)
             self._pool = None
+        self._stock.clear()
+
+
+def _shutdown(pool: ProcessPoolExecutor, stock: dict[str, list]) -> None:
+    """Cancel the shares not started, let one being made finish (a fraction of a second:
+    killing workers under loky's bookkeeping races its manager thread), stop the pool."""
+    for futures in stock.values():
+        for f in futures:
+            f.cancel()
+    stock.clear()
+    pool.shutdown(wait=True)
 
 
 def _ready(values: list) -> Future:
