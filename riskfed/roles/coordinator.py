@@ -151,12 +151,7 @@ class Coordinator(Role):
                 f"{party} asked for {msg.count} decryptions; the training plan allows {self._slots[party]} per round.",
                 party=party,
             )
-        last = self._last_round.get(party, 0)
-        if msg.round <= last:
-            raise ProtocolError(
-                f"{party} already had round {msg.round} decrypted (last served: round {last}); refusing a replay.",
-                party=party,
-            )
+        _once_per_round(msg, self._last_round, f"round {msg.round} decrypted")
         cts = paillier.from_bytes(self.public_key, msg.ciphertexts, count=msg.count, party=party)
         paillier.check_ciphertexts(self.public_key, cts, party=party, full=True)
         plain = paillier.decrypt(self._private_key, cts, signed=False)
@@ -222,11 +217,7 @@ class Coordinator(Role):
                 f"{party} asked for {msg.count} randomizers; the training plan allows at most {allowed} per round.",
                 party=party,
             )
-        last = self._randomness_round.get(party, 0)
-        if msg.round <= last:
-            raise ProtocolError(
-                f"{party} already had randomness for round {msg.round} (last served: round {last}).", party=party
-            )
+        _once_per_round(msg, self._randomness_round, f"randomness for round {msg.round}")
         stock = self._stock.pop(party, [])
         ready = [r for f in stock for r in f.result()]
         if len(ready) < msg.count:
@@ -254,6 +245,15 @@ class Coordinator(Role):
             _shutdown(self._pool, self._stock)
             self._pool = None
         self._stock.clear()
+
+
+def _once_per_round(msg, served: dict[str, int], what: str) -> None:
+    """Refuse a second request from the same party for a round already served."""
+    last = served.get(msg.sender, 0)
+    if msg.round <= last:
+        raise ProtocolError(
+            f"{msg.sender} already had {what} (last served: round {last}); refusing a replay.", party=msg.sender
+        )
 
 
 def _shutdown(pool: ProcessPoolExecutor, stock: dict[str, list]) -> None:
