@@ -186,7 +186,7 @@ def _planes_plan(matrix: np.ndarray) -> tuple[int, int]:
     return best
 
 
-def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2) -> list:
+def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2, low: np.ndarray | None = None) -> list:
     """Every column at once, for many columns over the same ciphertexts.
 
     Rows are cut into groups of ``g``; for each group all ``2^g`` subset products are
@@ -194,10 +194,13 @@ def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2) -> list:
     from the top: square the accumulator, and multiply in, for each group, the subset
     product named by that group's bits — ``⌈B/g⌉`` multiplications per plane instead of
     one per row and window, so about ``b/g`` per term for ``b``-bit exponents. Columns are
-    shifted to be non-negative and corrected by ``(Π c_i)^{min}`` at the end.
+    shifted to be non-negative and corrected by ``(Π c_i)^{min}`` at the end; ``low``
+    (each column's minimum over all rows) lets a worker do a share of the rows and
+    return exactly their contribution.
     """
     rows, cols = matrix.shape
-    low = np.minimum(matrix.min(axis=0), 0)
+    if low is None:
+        low = np.minimum(matrix.min(axis=0), 0)
     exps = matrix - low
     bits = int(exps.max()).bit_length() if exps.size else 0
     groups = -(-rows // g)
@@ -242,13 +245,23 @@ def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2) -> list:
     return out
 
 
+def _product(values: Sequence, n2):
+    out = values[0]
+    for v in values[1:]:
+        out = out * v % n2
+    return out
+
+
+def _planes_group(matrix: np.ndarray) -> int:
+    """The bit-plane group size when that method beats per-column buckets, else 0."""
+    if matrix.shape[1] < 8 or not matrix.shape[0]:
+        return 0
+    g, shared = _planes_plan(matrix)
+    # Its inner loop does more Python work per multiplication: demand a 10 % margin.
+    return g if 1.1 * shared < sum(_column_cost(matrix[:, j]) for j in range(matrix.shape[1])) else 0
+
+
 def _columns_chunk(n2, cs: Sequence, matrix: np.ndarray) -> list:
-    matrix = np.asarray(matrix, dtype=np.int64)
-    if matrix.shape[1] >= 8 and len(cs):
-        g, shared = _planes_plan(matrix)
-        # Its inner loop does more Python work per multiplication: demand a 10 % margin.
-        if 1.1 * shared < sum(_column_cost(matrix[:, j]) for j in range(matrix.shape[1])):
-            return _by_planes(list(cs), matrix, g, n2)
     return [_column(cs, matrix[:, j], n2) for j in range(matrix.shape[1])]
 
 
@@ -287,12 +300,26 @@ def multiexp(
         raise ValueError(f"exponents must have shape ({len(ciphertexts)}, F); got {matrix.shape}")
     n2 = public_key.n_squared
     n_cols = matrix.shape[1]
-    jobs = min(effective_jobs(n_jobs), n_cols) if len(ciphertexts) * n_cols >= 4_096 else 1
+    cs = list(ciphertexts)
+    g = _planes_group(matrix)
+    jobs = effective_jobs(n_jobs) if len(cs) * n_cols >= 4_096 else 1
+    if g:
+        # Many columns: split the rows, not the columns, so no worker repeats another's
+        # subset products; each returns its rows' share of every column.
+        low = np.minimum(matrix.min(axis=0), 0)
+        groups = -(-len(cs) // g)
+        bounds = [g * (groups * k // jobs) for k in range(jobs)] + [len(cs)]
+        parts = run_chunks(
+            _by_planes,
+            [(cs[a:b], matrix[a:b], g, n2, low) for a, b in zip(bounds[:-1], bounds[1:]) if b > a],
+            n_jobs=n_jobs,
+        )
+        return [_product(column, n2) for column in zip(*parts)]
+    jobs = min(jobs, n_cols)
     if jobs <= 1:
-        return _columns_chunk(n2, ciphertexts, matrix)
+        return _columns_chunk(n2, cs, matrix)
     # Balance by work: columns are similar in cost, so contiguous equal slices suffice.
     bounds = np.linspace(0, n_cols, jobs + 1).astype(int)
-    cs = list(ciphertexts)
     parts = run_chunks(
         _columns_chunk,
         [(n2, cs, matrix[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a],

@@ -114,3 +114,19 @@ def test_wide_matrices_take_the_shared_path_and_agree(keypair, monkeypatch):
     got = multiexp(pk, cts, matrix, n_jobs=1)
     assert used, "a 200 x 40 Gaussian matrix should use the shared bit-plane method"
     assert decrypt(sk, got) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
+
+
+def test_wide_matrices_split_rows_across_workers(keypair):
+    """With many columns the rows are split across workers (each returns its rows'
+    share of every column); the product of the shares is the whole answer."""
+    pk, sk = keypair
+    rng = np.random.default_rng(2)
+    rows, cols = 203, 40  # a ragged last group
+    matrix = np.rint(rng.normal(scale=900, size=(rows, cols))).astype(np.int64)
+    matrix[:, 0] = np.abs(matrix[:, 0])  # a column with no negative entry
+    matrix[:101, 1] = 0  # a column that is zero in the first worker's rows
+    e = rng.integers(-(2**30), 2**30, size=rows).tolist()
+    cts = encrypt(pk, e)
+    serial = multiexp(pk, cts, matrix, n_jobs=1)
+    assert multiexp(pk, cts, matrix, n_jobs=2) == serial
+    assert decrypt(sk, serial) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
