@@ -71,7 +71,7 @@ from riskfed.protocol.messages import (
     TrainingStop,
     round_of,
 )
-from riskfed.roles.base import Role, public_key_from, unmask_packed
+from riskfed.roles.base import Role, public_key_from, randomizers_from, unmask_packed
 from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
@@ -519,14 +519,7 @@ class Bank(Role):
 
     def _on_randomness(self, msg: Randomness):
         self.check_round(msg, self._batch["round"])
-        rows = self._batch["rows"]
-        if msg.key_fingerprint != self.public_key.fingerprint or msg.count != len(rows):
-            raise ProtocolError(
-                f"bank: the coordinator sent {msg.count} randomizers under key {msg.key_fingerprint}; expected "
-                f"{len(rows)} under {self.public_key.fingerprint}.",
-                party=COORDINATOR,
-            )
-        self._batch["randomizers"] = paillier.from_bytes(self.public_key, msg.values, count=msg.count, party=COORDINATOR)
+        self._batch["randomizers"] = randomizers_from(self.public_key, msg, len(self._batch["rows"]), me=self.name)
         self.done("randomness")
         return []
 

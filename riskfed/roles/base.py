@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from riskfed.crypto import paillier
 from riskfed.errors import ProtocolError
 from riskfed.protocol.messages import Message
 
@@ -102,6 +103,22 @@ def unpack_ints(blob: bytes, count: int, width: int, *, party: str) -> list[int]
     return [int.from_bytes(blob[i : i + width], "big") for i in range(0, len(blob), width)]
 
 
+def randomizers_from(public_key, message, expected: int, *, me: str) -> list:
+    """Decode the coordinator's randomizers, refusing the wrong count or key, the
+    trivial randomizer 1 (it would leave a ciphertext readable) and any repeat."""
+    sender = message.sender
+    if message.key_fingerprint != public_key.fingerprint or message.count != expected:
+        raise ProtocolError(
+            f"{me}: {sender} sent {message.count} randomizers under key {message.key_fingerprint}; "
+            f"expected {expected} under {public_key.fingerprint}.",
+            party=sender,
+        )
+    values = paillier.from_bytes(public_key, message.values, count=message.count, party=sender)
+    if len({int(v) for v in values}) != len(values) or any(v == 1 for v in values):
+        raise ProtocolError(f"{me}: {sender} sent repeated or trivial randomizers; refusing them.", party=sender)
+    return values
+
+
 def check_positions(positions, size: int, *, party: str, what: str) -> None:
     """Row positions must be in range and distinct."""
     import numpy as np
@@ -115,7 +132,6 @@ def check_positions(positions, size: int, *, party: str, what: str) -> None:
 
 def unmask_packed(public_key, message, masks: list[int], hyper) -> list[int]:
     """Unpack the coordinator's decryptions and remove this party's masks: exact ``g_j``."""
-    from riskfed.crypto import paillier
     from riskfed.roles.local import packing_slot_bits
 
     width = (public_key.key_bits + 7) // 8

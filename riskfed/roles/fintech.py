@@ -67,7 +67,7 @@ from riskfed.protocol.messages import (
     TrainingStop,
     round_of,
 )
-from riskfed.roles.base import Role, check_positions, public_key_from, unmask_packed
+from riskfed.roles.base import Role, check_positions, public_key_from, randomizers_from, unmask_packed
 from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
@@ -312,13 +312,7 @@ class Fintech(Role):
     def _on_randomness(self, msg: Randomness):
         self.check_round(msg, self._round)
         plain = self._pending.pop("plain")
-        if msg.key_fingerprint != self.public_key.fingerprint or msg.count != len(plain):
-            raise ProtocolError(
-                f"{self.name}: the coordinator sent {msg.count} randomizers under key {msg.key_fingerprint}; "
-                f"expected {len(plain)} under {self.public_key.fingerprint}.",
-                party=COORDINATOR,
-            )
-        randomizers = paillier.from_bytes(self.public_key, msg.values, count=msg.count, party=COORDINATOR)
+        randomizers = randomizers_from(self.public_key, msg, len(plain), me=self.name)
         self.done("randomness")
         return [self._scores_reply(msg.round, paillier.encrypt_with(self.public_key, plain, randomizers))]
 

@@ -260,3 +260,32 @@ def test_crt_randomizers_are_exactly_h_s_to_the_r(keypair, monkeypatch):
     for k in range(4):
         r = sum(int(digits[i, k]) << (window * i) for i in range(rows))
         assert got[k] == gmpy2.powmod(pk.h_s, r, pk.n_squared)
+
+
+def test_parties_refuse_trivial_or_repeated_randomizers(keypair):
+    from riskfed.protocol.messages import Randomness
+    from riskfed.roles.base import randomizers_from
+
+    pk, sk = keypair
+    good = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 3, 5)
+
+    def sent(values, count=None, fingerprint=None):
+        return Randomness(
+            session_id=SESSION,
+            sender="coordinator",
+            recipient="fintech_1",
+            round=1,
+            values=paillier.to_bytes(pk, values),
+            count=len(values) if count is None else count,
+            key_fingerprint=fingerprint or pk.fingerprint,
+        )
+
+    assert randomizers_from(pk, sent(good), 3, me="fintech_1") == good
+    with pytest.raises(ProtocolError, match="repeated or trivial"):
+        randomizers_from(pk, sent([good[0], 1, good[2]]), 3, me="fintech_1")
+    with pytest.raises(ProtocolError, match="repeated or trivial"):
+        randomizers_from(pk, sent([good[0], good[0], good[2]]), 3, me="fintech_1")
+    with pytest.raises(ProtocolError, match="expected 4"):
+        randomizers_from(pk, sent(good), 4, me="fintech_1")
+    with pytest.raises(ProtocolError, match="under key 0000"):
+        randomizers_from(pk, sent(good, fingerprint="0" * 16), 3, me="fintech_1")
