@@ -15,7 +15,9 @@ modular multiplication per term) and then fold the buckets ``B_v`` into ``Π_v B
   running product of the buckets of value ``≥ v_k``. For ``D`` distinct values that is
   ``B − D`` bucket multiplications plus two and a short power per distinct value — about
   one per term for categorical and integer-valued features (ages, months past due,
-  counts), which are most of a credit file.
+  counts), which are most of a credit file. When the distinct values are many but still
+  repeat (amounts rounded to the currency unit), the ``D`` buckets are folded by window
+  buckets instead.
 
 Each column is split by sign: ``Π c^x = P · N^{-1}`` with ``P`` over the positive
 entries and ``N`` over the negative ones (by ``|x|``), one inversion per column; zero
@@ -109,8 +111,9 @@ def _by_windows(cs: Sequence, exps: np.ndarray, w: int, n2) -> object | None:
     return result
 
 
-def _by_values(cs: Sequence, exps: np.ndarray, n2) -> object:
-    """``Π c_i^{e_i}`` for positive ``e_i`` by value buckets, folded in decreasing order."""
+def _by_values(cs: Sequence, exps: np.ndarray, n2, fold_window: int = 0) -> object:
+    """``Π c_i^{e_i}`` for positive ``e_i`` by value buckets, folded in decreasing order —
+    or, with ``fold_window``, by window buckets over the distinct values (many of them)."""
     order = np.argsort(-exps, kind="stable")
     ordered = exps[order]
     buckets: list = []
@@ -124,6 +127,8 @@ def _by_values(cs: Sequence, exps: np.ndarray, n2) -> object:
             buckets.append(c)
             values.append(v)
             previous = v
+    if fold_window:
+        return _by_windows(buckets, np.asarray(values, dtype=np.int64), fold_window, n2)
     running = acc = None
     for k, (b, v) in enumerate(zip(buckets, values)):
         running = b if running is None else running * b % n2
@@ -134,20 +139,31 @@ def _by_values(cs: Sequence, exps: np.ndarray, n2) -> object:
 
 
 def _part_plan(exps: np.ndarray) -> tuple[str, int, int]:
-    """The cheaper bucket method for positive ``exps``: (method, window, multiplications)."""
-    w, by_windows = _window_cost(int(exps.max()).bit_length(), exps.size)
+    """The cheapest bucket method for positive ``exps``: (method, window, multiplications).
+
+    ``values`` folds the value buckets in order (cheap when the distinct values are few or
+    close together); ``values+windows`` folds them by window buckets instead (many
+    distinct values that still repeat); ``windows`` skips value buckets altogether.
+    """
+    bits = int(exps.max()).bit_length()
+    w, by_windows = _window_cost(bits, exps.size)
     distinct = np.unique(exps)[::-1]
     gaps = distinct - np.append(distinct[1:], 0)
-    by_values = exps.size - distinct.size + 2 * distinct.size + int(_pow_cost(gaps).sum())
-    return ("values", 0, by_values) if by_values <= by_windows else ("windows", w, by_windows)
+    repeats = exps.size - distinct.size
+    by_values = repeats + 2 * distinct.size + int(_pow_cost(gaps).sum())
+    fold_w, fold = _window_cost(bits, distinct.size)
+    plans = [("values", 0, by_values), ("values+windows", fold_w, repeats + fold), ("windows", w, by_windows)]
+    return min(plans, key=lambda plan: plan[2])
 
 
 def _power_product(cs: Sequence, exps: np.ndarray, n2) -> object | None:
-    """``Π c_i^{e_i}`` for positive ``e_i``, by the cheaper bucket method."""
+    """``Π c_i^{e_i}`` for positive ``e_i``, by the cheapest bucket method."""
     if exps.size == 0:
         return None
     method, w, _ = _part_plan(exps)
-    return _by_values(cs, exps, n2) if method == "values" else _by_windows(cs, exps, w, n2)
+    if method == "windows":
+        return _by_windows(cs, exps, w, n2)
+    return _by_values(cs, exps, n2, fold_window=w)
 
 
 def _column_cost(column: np.ndarray) -> int:

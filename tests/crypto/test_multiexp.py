@@ -130,3 +130,18 @@ def test_wide_matrices_split_rows_across_workers(keypair):
     serial = multiexp(pk, cts, matrix, n_jobs=1)
     assert multiexp(pk, cts, matrix, n_jobs=2) == serial
     assert decrypt(sk, serial) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data(), rows=st.integers(1, 40), fold=st.sampled_from([0, 1, 3, 6]))
+def test_value_buckets_with_either_fold_equal_naive(keypair, data, rows, fold):
+    """Value buckets folded in order (fold=0) or by window buckets over the distinct
+    values, on exponents with many repeats."""
+    from riskfed.crypto.multiexp import _by_values, _by_windows
+
+    pk, sk = keypair
+    exps = np.array(data.draw(st.lists(st.integers(1, 40), min_size=rows, max_size=rows)), dtype=np.int64)
+    cts = encrypt(pk, data.draw(st.lists(st.integers(-(2**60), 2**60), min_size=rows, max_size=rows)))
+    expected = naive(pk, cts, exps.reshape(-1, 1))[0]
+    assert _by_values(cts, exps, pk.n_squared, fold_window=fold) == expected
+    assert _by_windows(cts, exps, 3, pk.n_squared) == expected
