@@ -10,7 +10,7 @@ What makes them fast (DESIGN §3):
   and ``h_s^r`` from a fixed-base window table built once per key and process: one
   modular multiplication per ``window`` bits of ``r`` (79 at 2048 bits) instead of a
   2048-bit exponentiation. ``1 + m*n`` needs no reduction because ``m < n``.
-* **Plaintext addition** is a single multiplication by ``1 + m*n``.
+* **Plaintext addition** multiplies by ``1 + m*n`` in two short products.
 * **Decryption** only of masked aggregates, with phe's CRT implementation.
 """
 
@@ -319,13 +319,16 @@ def encrypt(
 
 
 def add_plain(public_key: PublicKey, ciphertexts: Sequence, values: Sequence[int] | np.ndarray) -> list:
-    """``[[a_i]] ⊕ b_i`` for each i: one multiplication by ``1 + b_i*n``."""
+    """``[[a_i]] ⊕ b_i`` for each i: ``[[a_i]] · (1 + b_i*n)``, by the same two short
+    products an encryption uses (:func:`_seal`). The result keeps ``[[a_i]]``'s
+    randomness: use it only on ciphertexts whose randomness the recipient does not know
+    (masks on a party's own gradient), never to return another party's ciphertexts."""
     n = mpz(public_key.n)
     n2 = public_key.n_squared
     vals = values.tolist() if isinstance(values, np.ndarray) else values
     if len(vals) != len(ciphertexts):
         raise ValueError("add_plain needs one plaintext per ciphertext")
-    return [c * (1 + (mpz(v) % n) * n) % n2 for c, v in zip(ciphertexts, vals)]
+    return [_seal(mpz(v) % n, mpz(c), n, n2) for c, v in zip(ciphertexts, vals)]
 
 
 def _batch_invert(values: list, n2) -> list:
