@@ -33,7 +33,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 from riskfed.crypto import paillier
 from riskfed.crypto.keys import check_key_bits, generate_keypair
 from riskfed.crypto.parallel import local_jobs
-from riskfed.errors import CryptoError, ProtocolError
+from riskfed.errors import ConfigurationError, CryptoError, ProtocolError
 from riskfed.protocol.messages import (
     BANK,
     COORDINATOR,
@@ -49,7 +49,7 @@ from riskfed.protocol.messages import (
     TrainingStop,
 )
 from riskfed.roles.base import Role
-from riskfed.roles.local import needs_squares
+from riskfed.roles.local import Hyperparameters, needs_squares
 
 
 class Coordinator(Role):
@@ -132,10 +132,12 @@ class Coordinator(Role):
         self._last_round = {}
         self.done("key_request")
         self.expect("masked_gradient", *self._slots)
-        hyper = msg.hyperparameters
-        if hyper.get("randomness") == "coordinator":
-            # Row counts only: steps per epoch times the batch size.
-            self._plan_randomness(hyper, int(hyper.get("steps_per_epoch", 1)) * int(hyper.get("batch_size", 0)))
+        try:
+            hyper = Hyperparameters.from_dict(msg.hyperparameters)
+        except ConfigurationError as exc:
+            raise ProtocolError(f"The training plan's hyper-parameters are invalid: {exc}", party=msg.sender) from None
+        if hyper.randomness == "coordinator":
+            self._plan_randomness(hyper)
         self.expect("training_stop", BANK)
         return [self.reply(Ack, msg.sender, msg.round)]
 
@@ -177,13 +179,14 @@ class Coordinator(Role):
         return [self.reply(Ack, msg.sender, msg.round)]
 
     # -- randomness ------------------------------------------------------------------
-    def _plan_randomness(self, hyper: dict, train_rows: int) -> None:
+    def _plan_randomness(self, hyper: Hyperparameters) -> None:
         """Per-round allowances (two batches' worth) and the table size for the session."""
-        batch = int(hyper.get("batch_size", 0))
-        fintech_per_row = 2 if needs_squares(str(hyper.get("expansion"))) else 1
-        self._allowance = {p: 2 * batch * (1 if p == BANK else fintech_per_row) for p in self._slots}
+        fintech_per_row = 2 if needs_squares(hyper.expansion) else 1
+        self._allowance = {p: 2 * hyper.batch_size * (1 if p == BANK else fintech_per_row) for p in self._slots}
         self._randomness_round = {}
         self._stock.clear()
+        # Row counts only (the plan has no positions): steps per epoch times the batch size.
+        train_rows = hyper.steps_per_epoch * hyper.batch_size
         per_session = 2 * train_rows * (1 + fintech_per_row * (len(self._slots) - 1))  # two epochs
         jobs = local_jobs(self.n_jobs)
         self._window = paillier.crt_window(self.public_key, per_session // jobs)

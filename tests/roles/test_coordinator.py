@@ -289,3 +289,20 @@ def test_parties_refuse_trivial_or_repeated_randomizers(keypair):
         randomizers_from(pk, sent(good), 4, me="fintech_1")
     with pytest.raises(ProtocolError, match="under key 0000"):
         randomizers_from(pk, sent(good, fingerprint="0" * 16), 3, me="fintech_1")
+
+
+def test_invalid_plan_settings_are_a_protocol_error_naming_the_bank():
+    c = Coordinator(allow_insecure_key=True)
+    [announce] = _open(c)
+    pk = public_key_from(announce, party="bank")
+    plan = TrainingPlan(
+        session_id=SESSION,
+        sender="bank",
+        recipient="coordinator",
+        round=0,
+        hyperparameters={"slots": {"bank": 2, "fintech_1": 1}, "randomness": "coordinator", "batch_size": "many"},
+        key_fingerprint=pk.fingerprint,
+    )
+    with pytest.raises(ProtocolError, match="training plan's hyper-parameters are invalid") as info:
+        c.handle(plan)
+    assert info.value.party == "bank"
