@@ -156,32 +156,35 @@ def _part_plan(exps: np.ndarray) -> tuple[str, int, int]:
     return min(plans, key=lambda plan: plan[2])
 
 
-def _power_product(cs: Sequence, exps: np.ndarray, n2) -> object | None:
-    """``Π c_i^{e_i}`` for positive ``e_i``, by the cheapest bucket method."""
-    if exps.size == 0:
+Plan = tuple[str, int, int]  # (method, window, multiplications), see _part_plan
+
+
+def _power_product(cs: Sequence, exps: np.ndarray, plan: Plan | None, n2) -> object | None:
+    """``Π c_i^{e_i}`` for positive ``e_i`` by the planned bucket method."""
+    if plan is None:
         return None
-    method, w, _ = _part_plan(exps)
+    method, w, _ = plan
     if method == "windows":
         return _by_windows(cs, exps, w, n2)
     return _by_values(cs, exps, n2, fold_window=w)
 
 
-def _column_cost(column: np.ndarray) -> int:
-    """Multiplications :func:`_column` will spend on ``column``."""
-    cost = 0
-    for part in (column[column > 0], -column[column < 0]):
-        if part.size:
-            cost += _part_plan(part)[2]
-    return cost + (6 if (column < 0).any() else 0)  # an inversion ≈ 6 multiplications
+def _column_plan(column: np.ndarray) -> tuple[Plan | None, Plan | None, int]:
+    """Plans for a column's positive and negative parts, and the multiplications they
+    cost (an inversion counts as ≈ 6)."""
+    plans = [_part_plan(part) if part.size else None for part in (column[column > 0], -column[column < 0])]
+    cost = sum(plan[2] for plan in plans if plan) + (6 if plans[1] else 0)
+    return plans[0], plans[1], cost
 
 
-def _column(cs: Sequence, column: np.ndarray, n2):
-    """One column's ``Π c_i^{x_i}``: positive part times the inverse of the negative part."""
-    column = np.asarray(column, dtype=np.int64)
+def _column(cs: Sequence, column: np.ndarray, n2, plan: tuple) -> object:
+    """One column's ``Π c_i^{x_i}`` (planned by :func:`_column_plan`): positive part
+    times the inverse of the negative part."""
+    pos_plan, neg_plan, _ = plan
     pos = np.flatnonzero(column > 0)
     neg = np.flatnonzero(column < 0)
-    p = _power_product([cs[i] for i in pos.tolist()], column[pos], n2)
-    q = _power_product([cs[i] for i in neg.tolist()], -column[neg], n2)
+    p = _power_product([cs[i] for i in pos.tolist()], column[pos], pos_plan, n2)
+    q = _power_product([cs[i] for i in neg.tolist()], -column[neg], neg_plan, n2)
     if q is not None:
         q = gmpy2.invert(q, n2)
         p = q if p is None else p * q % n2
@@ -268,17 +271,17 @@ def _product(values: Sequence, n2):
     return out
 
 
-def _planes_group(matrix: np.ndarray) -> int:
+def _planes_group(matrix: np.ndarray, per_column_cost: int) -> int:
     """The bit-plane group size when that method beats per-column buckets, else 0."""
     if matrix.shape[1] < 8 or not matrix.shape[0]:
         return 0
     g, shared = _planes_plan(matrix)
     # Its inner loop does more Python work per multiplication: demand a 10 % margin.
-    return g if 1.1 * shared < sum(_column_cost(matrix[:, j]) for j in range(matrix.shape[1])) else 0
+    return g if 1.1 * shared < per_column_cost else 0
 
 
-def _columns_chunk(n2, cs: Sequence, matrix: np.ndarray) -> list:
-    return [_column(cs, matrix[:, j], n2) for j in range(matrix.shape[1])]
+def _columns_chunk(n2, cs: Sequence, matrix: np.ndarray, plans: list) -> list:
+    return [_column(cs, matrix[:, j], n2, plan) for j, plan in enumerate(plans)]
 
 
 def multiexp(
@@ -317,7 +320,9 @@ def multiexp(
     n2 = public_key.n_squared
     n_cols = matrix.shape[1]
     cs = list(ciphertexts)
-    g = _planes_group(matrix)
+    # Plan every column once, here; the plans travel with the columns to the workers.
+    plans = [_column_plan(matrix[:, j]) for j in range(n_cols)]
+    g = _planes_group(matrix, sum(plan[2] for plan in plans))
     jobs = effective_jobs(n_jobs) if len(cs) * n_cols >= 4_096 else 1
     if g:
         # Many columns: split the rows, not the columns, so no worker repeats another's
@@ -333,12 +338,12 @@ def multiexp(
         return [_product(column, n2) for column in zip(*parts)]
     jobs = min(jobs, n_cols)
     if jobs <= 1:
-        return _columns_chunk(n2, cs, matrix)
+        return _columns_chunk(n2, cs, matrix, plans)
     # Balance by work: columns are similar in cost, so contiguous equal slices suffice.
     bounds = np.linspace(0, n_cols, jobs + 1).astype(int)
     parts = run_chunks(
         _columns_chunk,
-        [(n2, cs, matrix[:, a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a],
+        [(n2, cs, matrix[:, a:b], plans[a:b]) for a, b in zip(bounds[:-1], bounds[1:]) if b > a],
         n_jobs=n_jobs,
     )
     return [c for part in parts for c in part]
