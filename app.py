@@ -79,6 +79,14 @@ def workspace() -> Workspace:
     return get_workspace(st.session_state)
 
 
+def running_snapshot(job):
+    """The snapshot of a background job that is still running; when it has finished (or
+    never started), rerun the page so it shows the result instead of the monitor."""
+    if job is None or not job.running:
+        st.rerun()
+    return job.snapshot()
+
+
 def init_state() -> None:
     for key, value in DEFAULTS.items():
         # Re-assigning keeps a widget's value alive while its page is not shown.
@@ -192,11 +200,7 @@ def sidebar(ws: Workspace) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def sidebar_job_status() -> None:
     """Training progress on every page; the page refreshes itself when training ends."""
-    ws = workspace()
-    job = ws.train_job
-    if job is None or not job.running:
-        st.rerun()
-    snap = job.snapshot()
+    snap = running_snapshot(workspace().train_job)
     st.caption(f"**Training** · {fmt.percent(snap.training_fraction, 0)} of batches · {fmt.duration(snap.elapsed)}")
     st.progress(snap.training_fraction)
 
@@ -430,9 +434,7 @@ def page_align(ws: Workspace) -> None:
 @st.fragment(run_every=POLL_SECONDS)
 def align_monitor() -> None:
     job = workspace().align_job
-    if job is None or not job.running:
-        st.rerun()
-    snap = job.snapshot()
+    snap = running_snapshot(job)
     event = snap.latest
     fraction = event.done / event.total if event and event.total else 0.0
     st.progress(min(1.0, fraction), text=f"Private set intersection · {event.message if event else 'starting'} · {fmt.duration(snap.elapsed)}")
@@ -561,9 +563,7 @@ def _progress_text(snap, max_epochs: int) -> tuple[float, str]:
 def train_monitor() -> None:
     ws = workspace()
     job = ws.train_job
-    if job is None or not job.running:
-        st.rerun()
-    snap = job.snapshot()
+    snap = running_snapshot(job)
     max_epochs = ws.train_settings.max_epochs if ws.train_settings else 1
     value, text = _progress_text(snap, max_epochs)
     st.progress(value, text=f"{text} · {fmt.duration(snap.elapsed)} elapsed")
