@@ -335,8 +335,9 @@ class CoordinatorService(PartyService):
         if isinstance(message, TrainingStop):
             self.sessions_finished += 1
             log.info(
-                "%s: session %s finished after %d epoch(s); %d value(s) decrypted; its key pair is dropped",
-                self.name, self.session.session_id, message.epochs, self.role.decryptions,
+                "%s: session %s finished after %d epoch(s); %d value(s) decrypted, %d randomizer(s) made; "
+                "its key pair is dropped",
+                self.name, self.session.session_id, message.epochs, self.role.decryptions, self.role.randomizers_issued,
             )
             # Nothing after TrainingStop needs the coordinator: drop the role and its private key now.
             self._close()
