@@ -1,0 +1,129 @@
+"""The optional C kernel for the key holder's randomizers (riskfed/crypto/_fixedbase.c):
+exact agreement with gmpy2, input checks, thread sharing and the gmpy2 fallback."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+
+import gmpy2
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from riskfed.crypto import paillier
+from riskfed.crypto.paillier import decrypt, encrypt_with
+
+if os.environ.get("RISKFED_REQUIRE_NATIVE"):  # .ci/run: the extension must be built, not skipped
+    from riskfed.crypto import _fixedbase as fixedbase
+else:
+    fixedbase = pytest.importorskip("riskfed.crypto._fixedbase")
+
+
+def le(x, width: int) -> bytes:
+    return int(x).to_bytes(width, "little")
+
+
+def table_for(modulus, base, window: int, rows: int):
+    width = (int(modulus).bit_length() + 7) // 8
+    t = fixedbase.Table(le(modulus, width), le(base % modulus, width), window, rows)
+    t.fill(0, rows)
+    return t
+
+
+def exponent(digits: np.ndarray, k: int, window: int) -> int:
+    return sum(int(d) << (window * i) for i, d in enumerate(digits[:, k]))
+
+
+def test_paillier_uses_the_c_kernel_when_it_is_built():
+    assert paillier._fixedbase is fixedbase
+    assert paillier.NATIVE == (os.environ.get("RISKFED_NATIVE", "1") != "0")
+
+
+@settings(max_examples=25, deadline=None)
+@given(window=st.integers(1, 9), rows=st.integers(1, 12), count=st.integers(0, 40), seed=st.integers(0, 2**32 - 1))
+def test_products_are_the_base_to_the_digits(keypair, window, rows, count, seed):
+    pk, sk = keypair
+    p2 = gmpy2.mpz(sk.phe.p) ** 2
+    t = table_for(p2, pk.h_s, window, rows)
+    rng = np.random.default_rng(seed)
+    digits = rng.integers(0, 1 << window, size=(rows, count)).astype("<u2")
+    if count:
+        digits[:, 0] = 0  # exponent 0 gives 1
+    blob = t.products(digits.tobytes(), count)
+    width = t.limbs * 8
+    assert len(blob) == count * width
+    for k in range(count):
+        got = int.from_bytes(blob[k * width : (k + 1) * width], "little")
+        assert got == gmpy2.powmod(pk.h_s, exponent(digits, k, window), p2)
+
+
+def test_native_and_gmpy2_randomizers_agree_on_the_same_digits(keypair, monkeypatch):
+    pk, sk = keypair
+    window = 6
+    rows = -(-paillier.randomness_bits(pk) // window)
+    digits = np.random.default_rng(7).integers(0, 1 << window, size=(rows, 50)).astype(np.uint16)
+    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    made = {}
+    for native in (True, False):
+        monkeypatch.setattr(paillier, "NATIVE", native)
+        made[native] = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 50, window)
+    assert made[True] == made[False]
+    assert made[True][3] == gmpy2.powmod(pk.h_s, exponent(digits, 3, window), pk.n_squared)
+
+
+def test_threads_share_one_table_and_make_fresh_randomizers(keypair, monkeypatch):
+    """Two threads at once (the coordinator's pool): one table build, distinct valid output."""
+    pk, sk = keypair
+    monkeypatch.setattr(paillier, "NATIVE", True)
+    paillier._CRT_CACHE.clear()
+    out: dict[int, list] = {}
+
+    def work(i):
+        out[i] = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 300, 7, threads=2)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(paillier._CRT_CACHE) == 1
+    both = out[0] + out[1]
+    assert len({int(r) for r in both}) == 600
+    values = list(range(-300, 300))
+    assert decrypt(sk, encrypt_with(pk, values, both)) == values
+
+
+def test_bad_inputs_are_refused(keypair):
+    pk, sk = keypair
+    p2 = gmpy2.mpz(sk.phe.p) ** 2
+    width = (int(p2).bit_length() + 7) // 8
+    with pytest.raises(ValueError, match="odd"):
+        fixedbase.Table(le(p2 + 1, width), le(3, width), 4, 3)
+    with pytest.raises(ValueError, match="reduced"):
+        fixedbase.Table(le(p2, width), le(p2 + 5, width), 4, 3)
+    with pytest.raises(ValueError, match="window"):
+        fixedbase.Table(le(p2, width), le(3, width), 17, 3)
+    t = fixedbase.Table(le(p2, width), le(3, width), 4, 3)
+    with pytest.raises(ValueError, match="not filled"):
+        t.products(np.zeros(3, dtype="<u2").tobytes(), 1)
+    t.fill(0, 2)
+    with pytest.raises(ValueError, match="not filled"):
+        t.products(np.zeros(3, dtype="<u2").tobytes(), 1)
+    t.fill(2, 3)
+    with pytest.raises(ValueError, match="fill"):
+        t.fill(2, 4)
+    with pytest.raises(ValueError, match="rows \\* count"):
+        t.products(np.zeros(4, dtype="<u2").tobytes(), 1)
+    with pytest.raises(ValueError, match="out of range"):
+        t.products(np.array([0, 16, 0], dtype="<u2").tobytes(), 1)
+    assert int.from_bytes(t.products(np.zeros(3, dtype="<u2").tobytes(), 1), "little") == 1
+
+
+def test_tables_hold_key_material_and_cannot_be_pickled(keypair):
+    pk, sk = keypair
+    t = table_for(gmpy2.mpz(sk.phe.p) ** 2, pk.h_s, 3, 2)
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(t)
