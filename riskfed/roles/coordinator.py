@@ -48,6 +48,7 @@ from riskfed.protocol.messages import (
     SessionOpen,
     TrainingPlan,
     TrainingStop,
+    round_of,
 )
 from riskfed.roles.base import Role
 from riskfed.roles.local import Hyperparameters, needs_squares
@@ -184,21 +185,30 @@ class Coordinator(Role):
     def _plan_randomness(self, hyper: Hyperparameters) -> None:
         """Per-round allowances (two batches' worth) and the table size for the session."""
         fintech_per_row = 2 if needs_squares(hyper.expansion) else 1
-        self._allowance = {p: 2 * hyper.batch_size * (1 if p == BANK else fintech_per_row) for p in self._slots}
+        self._per_round = {p: hyper.batch_size * (1 if p == BANK else fintech_per_row) for p in self._slots}
+        self._allowance = {p: 2 * k for p, k in self._per_round.items()}
+        self._final_round = round_of(hyper.max_epochs - 1, hyper.steps_per_epoch - 1)
         self._randomness_round = {}
         self._stock.clear()
-        # Row counts only (the plan has no positions): steps per epoch times the batch size.
+        # Row counts only (the plan has no positions): steps per epoch times the batch size,
+        # for the one or two epochs most sessions take.
         train_rows = hyper.steps_per_epoch * hyper.batch_size
-        per_session = 2 * train_rows * (1 + fintech_per_row * (len(self._slots) - 1))  # two epochs
+        per_session = min(hyper.max_epochs, 2) * train_rows * (1 + fintech_per_row * (len(self._slots) - 1))
         jobs = local_jobs(self.n_jobs)
-        self._window = paillier.crt_window(self.public_key, per_session // jobs)
+        # Threads share one table (C kernel); worker processes build one each.
+        self._window = paillier.crt_window(self.public_key, per_session if paillier.NATIVE else per_session // jobs)
         self.expect("randomness_request", *self._slots)
+        # Start the first round's randomness (and the tables) now, while the parties prepare.
+        if jobs > 1:
+            self._stock = {p: self._make(k) for p, k in self._per_round.items()}
 
     def _make(self, count: int) -> list[Future]:
         """Start making ``count`` randomizers (on the worker pool when there is one)."""
         sk, pk = self._private_key, self.public_key
         args = (int(sk.phe.p), int(sk.phe.q), int(pk.h_s))
         jobs = local_jobs(self.n_jobs)
+        if count <= 0:
+            return []
         if jobs <= 1 or count < 256:
             done: Future = Future()
             done.set_result(paillier.crt_randomizers(*args, count, self._window))
@@ -233,8 +243,10 @@ class Coordinator(Role):
             ready += [r for f in self._make(msg.count - len(ready)) for r in f.result()]
         values, rest = ready[: msg.count], ready[msg.count :]
         # Each randomizer is sent once: what is left over stays in stock for this party,
-        # and the next round's share is started now, while the parties compute.
-        self._stock[party] = [_ready(rest)] + (self._make(msg.count) if self._pool is not None else [])
+        # and the next round's share (a full batch's worth) is started now, while the
+        # parties compute — unless this was the last round the plan allows.
+        ahead = self._pool is not None and msg.round < self._final_round
+        self._stock[party] = [_ready(rest)] + (self._make(max(self._per_round[party] - len(rest), 0)) if ahead else [])
         self._randomness_round[party] = msg.round
         self.randomizers_issued += len(values)
         return [
