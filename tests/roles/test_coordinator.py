@@ -306,3 +306,24 @@ def test_invalid_plan_settings_are_a_protocol_error_naming_the_bank():
     with pytest.raises(ProtocolError, match="training plan's hyper-parameters are invalid") as info:
         c.handle(plan)
     assert info.value.party == "bank"
+
+
+def test_randomness_is_made_ahead_but_not_past_the_plans_last_round(keypair):
+    """The first round's share starts with the plan; nothing is made after the last round."""
+    c = Coordinator(allow_insecure_key=True, n_jobs=2)
+    [announce] = _open(c)
+    pk = public_key_from(announce, party="bank")
+    hyper = {"slots": {"bank": 2, "fintech_1": 1}, "randomness": "coordinator", "batch_size": 300}
+    hyper |= {"steps_per_epoch": 2, "max_epochs": 1, "expansion": "bank"}
+    c.handle(TrainingPlan(session_id=SESSION, sender="bank", recipient="coordinator", round=0, hyperparameters=hyper, key_fingerprint=pk.fingerprint))
+
+    def stocked(party):
+        return sum(len(f.result()) for f in c._stock.get(party, []))
+
+    assert stocked("fintech_1") == 600 and stocked("bank") == 300  # one batch's worth each
+    c.handle(_ask(pk, "fintech_1", 600, 1))
+    assert stocked("fintech_1") == 600  # the next round's share
+    [last] = c.handle(_ask(pk, "fintech_1", 500, 2))  # a short last batch
+    assert last.count == 500
+    assert stocked("fintech_1") == 100  # only the leftover: the plan has no round 3
+    c.close()
