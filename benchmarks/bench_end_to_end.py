@@ -12,7 +12,7 @@ figures measured on this machine and quoted in the issue tracker (they cannot ru
 same process): FATE 2.2 CoordinatedLR ≈ 100–130 s per epoch at 2048 bits; SecretFlow 1.14
 secret-sharing LR 8.5 s for 10 epochs (no Paillier).
 
-    python benchmarks/bench_end_to_end.py [--expansion bank] [--randomness coordinator] [--psi ecdh] [--key-bits 2048]
+    python benchmarks/bench_end_to_end.py [--expansion bank] [--randomness coordinator] [--psi ecdh] [--key-bits 2048] [--epochs N]
 """
 
 from __future__ import annotations
@@ -64,11 +64,13 @@ def main() -> None:
     ap.add_argument("--psi", default="ecdh")
     ap.add_argument("--expansion", default="bank")
     ap.add_argument("--randomness", default="coordinator", help="coordinator (default) or own")
+    ap.add_argument("--epochs", type=int, default=None, help="at most this many epochs (default: riskfed's)")
     ap.add_argument("--data", type=Path, default=DATA)
     args = ap.parse_args()
     bank = pd.read_csv(args.data / "default_credit_hetero_guest.csv")
     fintech = pd.read_csv(args.data / "default_credit_hetero_host.csv")
-    est = VerticalLogisticRegression(key_bits=args.key_bits, psi=args.psi, expansion=args.expansion, randomness=args.randomness)
+    limits = {} if args.epochs is None else {"max_epochs": args.epochs}
+    est = VerticalLogisticRegression(key_bits=args.key_bits, psi=args.psi, expansion=args.expansion, randomness=args.randomness, **limits)
     t = time.perf_counter()
     result = run_pipeline(bank, [fintech], id_column="id", label_column="y", estimator=est)
     wall = time.perf_counter() - t
@@ -78,7 +80,7 @@ def main() -> None:
     per_epoch = tm["training"] / epochs
     print(
         f"riskfed run, default_credit, {args.key_bits}-bit key, psi={args.psi}, expansion={args.expansion}, "
-        f"randomness={args.randomness}"
+        f"randomness={args.randomness}" + ("" if args.epochs is None else f", at most {args.epochs} epoch(s)")
     )
     print(f"  wall clock, all phases: {wall:.1f} s")
     for phase in ("key_setup", "alignment", "training", "evaluation", "baselines"):
