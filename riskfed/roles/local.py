@@ -187,7 +187,7 @@ def packed_count(values: int, key_bits: int, hyper: "Hyperparameters") -> int:
 
 
 def quantize_features(X: np.ndarray, *, party: str, columns: list[str]) -> np.ndarray:
-    """Standardised features → int64 at 2^-10 (refusing outliers beyond ±2^15 sd)."""
+    """Standardised features → int64 at 2^-FEATURE_FRAC_BITS (refusing outliers beyond ±2^15 sd)."""
     return quantize(X, FEATURE_FRAC_BITS, FEATURE_BOUND_BITS, party=party, what="standardised feature", columns=columns)
 
 
@@ -389,7 +389,7 @@ class LocalModel:
         scale = rows * float(1 << (FEATURE_FRAC_BITS + RESIDUAL_FRAC_BITS))
         grad = np.array([s / scale for s in sums[: self.n_features]])
         if self.bias:
-            # The intercept column is all ones, not scaled by 2^-10.
+            # The intercept column is all ones, not scaled by 2^-FEATURE_FRAC_BITS.
             grad = np.append(grad, sums[self.n_features] / (rows * float(1 << RESIDUAL_FRAC_BITS)))
         penalty = h.l2 * self.weights
         if self.bias:
