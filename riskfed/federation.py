@@ -275,5 +275,5 @@ def run_training_session(
         key_fingerprint=bank.public_key.fingerprint,
         session_id=bank.session_id,
         hyperparameters=hyper.to_dict(),
-        traffic=transport.stats.to_dict(),
+        traffic=transport.stats.with_peers(bank.name, bank.peer_traffic),
     )

@@ -37,11 +37,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from riskfed.certs import TlsIdentity
 from riskfed.checkpoint import atomic_write, read_checkpoint, table_fingerprint, write_checkpoint
 from riskfed.data.schema import PartyTable
 from riskfed.errors import ConfigurationError, DataValidationError, ProtocolError, RiskfedError, TransportError
-from riskfed.protocol.messages import BANK, COORDINATOR, EpochEnd, Message, PsiBlinded, ScoreRequest, SessionOpen, TrainingStop
+from riskfed.protocol.messages import (
+    BANK,
+    COORDINATOR,
+    EpochEnd,
+    Message,
+    PsiBlinded,
+    ScoreRequest,
+    SessionOpen,
+    TrafficReport,
+    TrainingStop,
+)
 from riskfed.roles.base import Role
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
@@ -208,6 +220,8 @@ class PartyService:
             self.before(message)
         try:
             replies = self._node.handle(message)
+            if isinstance(message, TrainingStop) and self.session is not None:
+                replies = [*replies, self._traffic_report(message)]
             self.after(message, replies)
         except RiskfedError as exc:
             self._fail(step, exc)
@@ -216,6 +230,21 @@ class PartyService:
             self._fail(step, None)
             raise
         return replies
+
+    def _traffic_report(self, stop: TrainingStop) -> TrafficReport:
+        """This service's traffic in the session so far (counts and sizes, no payloads)."""
+        rows = _traffic_since(self.stats, self.session.traffic_at_open)
+        return TrafficReport(
+            session_id=stop.session_id,
+            sender=self.name,
+            recipient=stop.sender,
+            round=stop.round,
+            senders=tuple(r["sender"] for r in rows),
+            recipients=tuple(r["recipient"] for r in rows),
+            steps=tuple(r["step"] for r in rows),
+            messages=np.array([r["messages"] for r in rows], dtype=np.int64),
+            sizes=np.array([r["bytes"] for r in rows], dtype=np.int64),
+        )
 
     def _open(self, message: SessionOpen) -> None:
         current = self.session

@@ -261,6 +261,20 @@ class Ack(Message):
 
 
 @dataclass(frozen=True)
+class TrafficReport(Message):
+    """A party service's own traffic in the session, sent to the bank with its answer to
+    ``TrainingStop`` so the bank's report covers links it is not on (a fintech and the
+    coordinator). Counts and byte totals per (sender, recipient, step) only."""
+
+    senders: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    messages: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    sizes: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
+    STEP: ClassVar[str] = "traffic_report"
+
+
+@dataclass(frozen=True)
 class ErrorNotice(Message):
     error_type: str = ""
     reason: str = ""
@@ -295,6 +309,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         ScoreRequest,
         PartialScores,
         Ack,
+        TrafficReport,
         ErrorNotice,
     )
 }

@@ -14,7 +14,8 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
 * **Receives** double-blinded points / digests, ``[[u_k]]`` (encrypted: unreadable without
   the private key), encrypted loss shares, mean squares of each fintech's score change and scores per epoch,
   its own masked gradient decrypted, randomizers from the coordinator (by default) for
-  refreshing ``[[e]]``, and — at evaluation and scoring time only —
+  refreshing ``[[e]]``, each party service's message counts and byte totals when
+  training stops (network runs), and — at evaluation and scoring time only —
   plaintext partial scores ``u_k`` of the rows it scores.
 * **Learns** the intersection, its own gradients, the aggregate training loss per batch
   and, at scoring time, partial scores of the applicants it scores (accepted). Never a
@@ -68,6 +69,7 @@ from riskfed.protocol.messages import (
     SessionOpen,
     SessionReady,
     TrainingPlan,
+    TrafficReport,
     TrainingStop,
     round_of,
 )
@@ -119,6 +121,7 @@ class Bank(Role):
         "psi_double_blinded": "_on_double_blinded",
         "hashed_ids": "_on_hashed",
         "ack": "_on_ack",
+        "traffic_report": "_on_traffic_report",
         "plan_accepted": "_on_plan_accepted",
         "encrypted_scores": "_on_scores",
         "randomness": "_on_randomness",
@@ -155,6 +158,8 @@ class Bank(Role):
         self.history: list[dict] = []
         self._matches: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._acks: set[str] = set()
+        # Traffic counts reported by party services at the end of training (network runs).
+        self.peer_traffic: dict[str, list[dict]] = {}
         self._slots: dict[str, int] = {}
         self._enc_scores: dict[str, list] = {}
         self._loss_shares: dict[str, bytes] = {}
@@ -307,6 +312,19 @@ class Bank(Role):
 
     def _on_ack(self, msg):
         self._acks.add(msg.sender)
+        return []
+
+    def _on_traffic_report(self, msg: TrafficReport):
+        """Keep a party service's traffic counts for the report (one report per party)."""
+        rows = len(msg.steps)
+        if not (len(msg.senders) == len(msg.recipients) == rows == msg.messages.size == msg.sizes.size):
+            raise ProtocolError(f"bank: {msg.sender} sent a traffic report with columns of different lengths.", party=msg.sender)
+        if rows and (msg.messages.min() < 0 or msg.sizes.min() < 0):
+            raise ProtocolError(f"bank: {msg.sender} sent negative traffic counts.", party=msg.sender)
+        self.peer_traffic[msg.sender] = [
+            {"sender": s, "recipient": r, "step": st, "messages": int(c), "bytes": int(b)}
+            for s, r, st, c, b in zip(msg.senders, msg.recipients, msg.steps, msg.messages, msg.sizes)
+        ]
         return []
 
     # -- training plan ----------------------------------------------------------------
@@ -693,6 +711,9 @@ class Bank(Role):
         epochs = len(self.history)
         self.weights = self.local.final_weights.copy()
         self.expect("ack", COORDINATOR, *self.fintechs)
+        # Party services (network runs) answer with their own traffic as well.
+        self.expect("traffic_report", COORDINATOR, *self.fintechs)
+        self.peer_traffic = {}
         rnd = round_of(epochs, 999_999)
         return [self.reply(TrainingStop, t, rnd, epochs=epochs, reason=reason) for t in (COORDINATOR, *self.fintechs)]
 

@@ -42,6 +42,24 @@ class TrafficStats:
     def to_dict(self) -> dict:
         return {"bytes_sent": dict(self.bytes_sent), "bytes_received": dict(self.bytes_received), "messages": self.table()}
 
+    def with_peers(self, name: str, peers: dict[str, list[dict]]) -> dict:
+        """:meth:`to_dict` plus the links ``name`` is not on, as the peers reported them.
+
+        ``peers`` maps a party to its own traffic table (rows as in :meth:`table`). Each
+        link between two peers is counted once, from its sender's report; links that
+        involve ``name`` come from this counter only.
+        """
+        merged = TrafficStats(dict(self.bytes_sent), dict(self.bytes_received), {k: list(v) for k, v in self.by_step.items()})
+        for party, rows in sorted(peers.items()):
+            for row in rows:
+                key = (row["sender"], row["recipient"], row["step"])
+                if row["sender"] != party or name in key[:2] or key in merged.by_step:
+                    continue
+                merged.by_step[key] = [row["messages"], row["bytes"]]
+                merged.bytes_sent[key[0]] = merged.bytes_sent.get(key[0], 0) + row["bytes"]
+                merged.bytes_received[key[1]] = merged.bytes_received.get(key[1], 0) + row["bytes"]
+        return merged.to_dict()
+
 
 class Transport(ABC):
     """Moves one message to its recipient and returns the recipient's replies."""

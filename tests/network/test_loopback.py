@@ -80,13 +80,18 @@ def test_bytes_per_party_and_step_match_in_memory(networked, in_memory):
     result, fed = networked
     mem_steps = {(m["sender"], m["recipient"], m["step"]): m for m in in_memory.report["training"]["messages"]}
     net_steps = {(m["sender"], m["recipient"], m["step"]): m for m in result.report["training"]["messages"]}
-    # The bank sees its own traffic: identical message counts and bytes ...
-    assert net_steps and all(mem_steps[key] == row for key, row in net_steps.items())
-    assert {k for k in mem_steps if "bank" in k[:2]} == set(net_steps)
-    # ... and the fintech service counted its own exchange with the coordinator.
-    fin = {(m["sender"], m["recipient"], m["step"]): m for m in fed.fintech.service.stats.to_dict()["messages"]}
+    # Every link, including those the bank is not on (fintech <-> coordinator, as the
+    # services reported them at TrainingStop), has the in-memory counts and bytes; the
+    # only extra rows are those reports themselves.
+    extra = {key for key in net_steps if key not in mem_steps}
+    assert extra == {("fintech_1", "bank", "traffic_report"), ("coordinator", "bank", "traffic_report")}
+    assert all(net_steps[key] == row for key, row in mem_steps.items())
     for key in [("fintech_1", "coordinator", "masked_gradient"), ("coordinator", "fintech_1", "decrypted_masked")]:
-        assert fin[key] == mem_steps[key]
+        assert net_steps[key] == mem_steps[key]
+    training = result.report["training"]
+    reports = sum(net_steps[key]["bytes"] for key in extra)
+    assert sum(training["bytes_sent"].values()) == sum(in_memory.report["training"]["bytes_sent"].values()) + reports
+    assert training["bytes_sent"]["fintech_1"] == in_memory.report["training"]["bytes_sent"]["fintech_1"] + net_steps[("fintech_1", "bank", "traffic_report")]["bytes"]
     # Ciphertexts travel as fixed-width bytes: 1 batch = rows × 128 bytes (512-bit key, n² has 1024 bits), twice.
     scores = net_steps[("fintech_1", "bank", "encrypted_scores")]
     train_rows = len(result.estimator.outcome_.train_rows)

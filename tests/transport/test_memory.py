@@ -118,3 +118,30 @@ def test_party_node_name_and_stats_table():
     stats.record("a", "b", "ack", 5)
     assert stats.table() == [{"sender": "a", "recipient": "b", "step": "ack", "messages": 2, "bytes": 15}]
     assert stats.to_dict()["bytes_sent"] == {"a": 15}
+
+
+def test_peer_reports_add_only_the_links_the_bank_is_not_on_once_each():
+    from riskfed.transport.base import TrafficStats
+
+    stats = TrafficStats()
+    stats.record("bank", "fintech_1", "batch_request", 10)
+    stats.record("fintech_1", "bank", "encrypted_scores", 100)
+    row = lambda s, r, st, c, b: {"sender": s, "recipient": r, "step": st, "messages": c, "bytes": b}  # noqa: E731
+    peers = {
+        # The fintech saw its link to the bank too (ignored: the bank's own counts win) ...
+        "fintech_1": [row("fintech_1", "bank", "encrypted_scores", 1, 999), row("fintech_1", "coordinator", "masked_gradient", 2, 40),
+                      row("coordinator", "fintech_1", "decrypted_masked", 2, 30)],
+        # ... and the coordinator's view of the fintech's messages is not counted twice.
+        "coordinator": [row("fintech_1", "coordinator", "masked_gradient", 2, 40), row("coordinator", "fintech_1", "decrypted_masked", 2, 30)],
+    }
+    merged = stats.with_peers("bank", peers)
+    table = {(m["sender"], m["recipient"], m["step"]): (m["messages"], m["bytes"]) for m in merged["messages"]}
+    assert table == {
+        ("bank", "fintech_1", "batch_request"): (1, 10),
+        ("fintech_1", "bank", "encrypted_scores"): (1, 100),
+        ("fintech_1", "coordinator", "masked_gradient"): (2, 40),
+        ("coordinator", "fintech_1", "decrypted_masked"): (2, 30),
+    }
+    assert merged["bytes_sent"] == {"bank": 10, "fintech_1": 140, "coordinator": 30}
+    assert merged["bytes_received"] == {"fintech_1": 40, "bank": 100, "coordinator": 40}
+    assert stats.to_dict()["bytes_sent"] == {"bank": 10, "fintech_1": 100}  # the counter itself is unchanged
