@@ -101,15 +101,7 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
     n2 = n_mpz * n_mpz
     r_bits = (n_mpz.bit_length() + 1) // 2
     count = -(-r_bits // window)
-    tables = []
-    base = mpz(h_s)
-    for _ in range(count):
-        row = [None, base]
-        for _d in range(2, 1 << window):
-            row.append(row[-1] * base % n2)
-        tables.append(tuple(row))
-        base = row[-1] * base % n2  # base^(2^window)
-    table = _FixedBase(n=n_mpz, n2=n2, window=window, tables=tuple(tables))
+    table = _FixedBase(n=n_mpz, n2=n2, window=window, tables=_python_table(n2, h_s, window, count))
     # One key per session: keep only the latest key's tables so long-lived workers do not
     # accumulate tables of keys that are no longer used.
     for old in [k for k in _TABLE_CACHE if k[:2] != key[:2]]:
@@ -196,7 +188,7 @@ def _encrypt_chunk(n: int, h_s: int, window: int, residues: Sequence[int]) -> li
 
 
 # -- randomness made by the key holder ------------------------------------------------
-try:  # the optional C kernel (setup.py): same values, about 1.4x as fast
+try:  # the optional C kernel (setup.py): same values, about 1.3x as fast per core
     from riskfed.crypto import _fixedbase
 except ImportError:  # built without a C compiler or GMP's headers
     _fixedbase = None
@@ -233,13 +225,14 @@ def _crt_tables(p: int, q: int, h_s: int, window: int, *, native: bool | None = 
 
 
 def _python_table(modulus, h_s: int, window: int, count: int) -> tuple:
+    """``count`` rows ``(None, b, b^2, …, b^(2^window − 1))`` with ``b = h_s^(2^(window·i))``."""
     base, tables = mpz(h_s) % modulus, []
     for _ in range(count):
         row = [None, base]
         for _d in range(2, 1 << window):
             row.append(row[-1] * base % modulus)
         tables.append(tuple(row))
-        base = row[-1] * base % modulus
+        base = row[-1] * base % modulus  # base^(2^window)
     return tuple(tables)
 
 
