@@ -1,6 +1,6 @@
 """Build hook for riskfed's one optional C extension (metadata lives in pyproject.toml).
 
-``riskfed.crypto._fixedbase`` speeds up the key holder's randomness about 1.4x. It needs
+``riskfed.crypto._native`` speeds up the key holder's randomness about 1.4x. It needs
 a C compiler and GMP's headers (Debian: ``apt-get install gcc libgmp-dev``); where they
 are missing the build skips it and riskfed uses the gmpy2 code path, which computes the
 same values (``riskfed.crypto.paillier.NATIVE`` says which one is in use).
@@ -11,8 +11,8 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension(
-            "riskfed.crypto._fixedbase",
-            sources=["riskfed/crypto/_fixedbase.c"],
+            "riskfed.crypto._native",
+            sources=["riskfed/crypto/_native.c"],
             libraries=["gmp"],
             extra_compile_args=["-O2"],
             optional=True,

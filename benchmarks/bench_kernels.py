@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from phe import paillier as phe_paillier
 
-from riskfed.crypto import paillier
+from riskfed.crypto import native, paillier
 from riskfed.crypto.keys import generate_keypair
 from riskfed.crypto.multiexp import multiexp
 from riskfed.data.preprocess import Preprocessor
@@ -94,7 +94,7 @@ def main() -> None:
     _, t_seal = timed(lambda: paillier.encrypt_with(pk, values, rho))
     rows.append(("encryption, key holder's randomness", rate(args.n, t_crt + t_seal), r_phe))
     rows.append(("  of which the party's part", rate(args.n, t_seal), r_phe))
-    if paillier.NATIVE:
+    if native.ENABLED:
         # The C kernel releases the GIL: the coordinator's threads share one table.
         from concurrent.futures import ThreadPoolExecutor
 
@@ -103,15 +103,15 @@ def main() -> None:
             share = -(-args.n // jobs)
             _, t_threads = timed(lambda: list(pool.map(lambda _: paillier.crt_randomizers(p, q, pk.h_s, share, crt_window), range(jobs))))
         rows.append(("  key holder, all cores (threads)", rate(share * jobs, t_threads + t_seal), r_phe))
-        paillier.NATIVE = False  # the gmpy2 path, for the record
+        native.ENABLED = False  # the gmpy2 path, for the record
         _, t_py_build = timed(lambda: paillier.crt_randomizers(p, q, pk.h_s, 1, crt_window))
         _, t_py = timed(lambda: paillier.crt_randomizers(p, q, pk.h_s, args.n, crt_window))
-        paillier.NATIVE = True
+        native.ENABLED = True
         rows.append(("  key holder without the C kernel", rate(args.n, t_py + t_seal), r_phe))
     print(f"  fixed-base table build: {t_build:.2f} s once per key and process (window {window} bits)")
-    kernel = "C kernel" if paillier.NATIVE else "gmpy2; the C kernel is not built"
+    kernel = "C kernel" if native.ENABLED else "gmpy2; the C kernel is not built"
     print(f"  key holder's CRT tables: {t_crt_build:.2f} s once per key and process (window {crt_window} bits, {kernel})")
-    if paillier.NATIVE:
+    if native.ENABLED:
         print(f"  the same tables without the C kernel: {t_py_build:.2f} s once per key and worker process")
 
     # Gradient terms: phe ciphertext × scalar, summed, vs bucket multi-exponentiation.

@@ -16,7 +16,6 @@ What makes them fast (DESIGN §3):
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 from collections.abc import Sequence
@@ -27,6 +26,7 @@ import numpy as np
 
 from riskfed.crypto.encoding import from_residue, to_residue
 from riskfed.crypto.keys import PrivateKey, PublicKey
+from riskfed.crypto import native as native_kernels
 from riskfed.crypto.multiexp import small_pow
 from riskfed.crypto.parallel import chunk_bounds, run_chunks
 from riskfed.errors import InvalidCiphertextError, ProtocolError, format_rows
@@ -188,14 +188,6 @@ def _encrypt_chunk(n: int, h_s: int, window: int, residues: Sequence[int]) -> li
 
 
 # -- randomness made by the key holder ------------------------------------------------
-try:  # the optional C kernel (setup.py): same values, about 1.3x as fast per core
-    from riskfed.crypto import _fixedbase
-except ImportError:  # built without a C compiler or GMP's headers
-    _fixedbase = None
-
-#: Whether the key holder's randomizers use the C kernel (``riskfed.crypto._fixedbase``).
-NATIVE = _fixedbase is not None and os.environ.get("RISKFED_NATIVE", "1") != "0"
-
 _CRT_CACHE: dict[tuple, tuple] = {}
 _CRT_LOCK = threading.Lock()
 
@@ -203,11 +195,11 @@ _CRT_LOCK = threading.Lock()
 def _crt_tables(p: int, q: int, h_s: int, window: int, *, native: bool | None = None, threads: int = 1) -> tuple:
     """Fixed-base tables of ``h_s`` modulo ``p^2`` and ``q^2`` (secret: they reveal p).
 
-    With ``native`` (default :data:`NATIVE`) they are C tables in Montgomery form, built
+    With ``native`` (default :data:`riskfed.crypto.native.ENABLED`) they are C tables in Montgomery form, built
     by ``threads`` threads and shareable by any number of threads; otherwise gmpy2 lists.
     One table set per process; threads asking at once wait for the first to build it.
     """
-    native = NATIVE if native is None else native
+    native = native_kernels.ENABLED if native is None else native
     key = (int(p) * int(q), int(h_s), int(window), bool(native))
     with _CRT_LOCK:
         cached = _CRT_CACHE.get(key)
@@ -238,7 +230,7 @@ def _python_table(modulus, h_s: int, window: int, count: int) -> tuple:
 
 def _native_table(modulus, base, window: int, count: int, threads: int):
     width = (modulus.bit_length() + 7) // 8
-    table = _fixedbase.Table(int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count)
+    table = native_kernels.kernels.Table(int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count)
     # Rows are independent once their bases are known, and fill() releases the GIL.
     cuts = [count * k // max(threads, 1) for k in range(max(threads, 1) + 1)]
     if threads > 1:
@@ -281,7 +273,7 @@ def crt_randomizers(p: int, q: int, h_s: int, count: int, window: int, *, thread
     The distribution is exactly :func:`encrypt`'s (``r`` uniform over ``window * rows``
     ≥ ``n_bits/2`` bits, from the OS CSPRNG); the products are taken modulo ``p^2`` and
     ``q^2`` — multiplications a third as costly — and joined by the Chinese remainder
-    theorem, in C where the extension is built (:data:`NATIVE`). Only the key holder can
+    theorem, in C where the extension is built (:mod:`riskfed.crypto.native`). Only the key holder can
     run this; its tables reveal ``p`` and never leave the key holder's own process.
     ``threads`` only speeds up building the tables (the first call per key).
     """

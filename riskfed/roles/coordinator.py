@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from joblib.externals.loky import ProcessPoolExecutor
 
-from riskfed.crypto import paillier
+from riskfed.crypto import native, paillier
 from riskfed.crypto.keys import check_key_bits, generate_keypair
 from riskfed.crypto.parallel import local_jobs
 from riskfed.errors import ConfigurationError, CryptoError, ProtocolError
@@ -196,7 +196,7 @@ class Coordinator(Role):
         per_session = min(hyper.max_epochs, 2) * train_rows * (1 + fintech_per_row * (len(self._slots) - 1))
         jobs = local_jobs(self.n_jobs)
         # Threads share one table (C kernel); worker processes build one each.
-        self._window = paillier.crt_window(self.public_key, per_session if paillier.NATIVE else per_session // jobs)
+        self._window = paillier.crt_window(self.public_key, per_session if native.ENABLED else per_session // jobs)
         self.expect("randomness_request", *self._slots)
         # Start the first round's randomness (and the tables) now, while the parties prepare.
         if jobs > 1:
@@ -214,7 +214,7 @@ class Coordinator(Role):
             done.set_result(paillier.crt_randomizers(*args, count, self._window))
             return [done]
         if self._pool is None:
-            if paillier.NATIVE:
+            if native.ENABLED:
                 # The C kernel releases the GIL: threads of this process share one table.
                 self._pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="riskfed-randomness")
             else:

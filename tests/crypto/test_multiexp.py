@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import gmpy2
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from riskfed.crypto import native
 from riskfed.crypto.multiexp import multiexp
 from riskfed.crypto.paillier import decrypt, encrypt
 
@@ -86,17 +89,52 @@ def test_shape_mismatch_is_refused(keypair):
         multiexp(pk, encrypt(pk, [1, 2]), np.ones(2, dtype=np.int64))
 
 
+@contextlib.contextmanager
+def c_kernels(use: bool):
+    """Run with riskfed's C kernels on or off (skip when they are not built)."""
+    if use and native.kernels is None:
+        pytest.skip("the C kernels are not built")
+    saved = native.ENABLED
+    native.ENABLED = use
+    try:
+        yield
+    finally:
+        native.ENABLED = saved
+
+
+@pytest.mark.parametrize("use_c", [False, True], ids=["gmpy2", "C"])
 @settings(max_examples=25, deadline=None)
 @given(data=st.data(), rows=st.integers(1, 30), cols=st.integers(1, 6), g=st.integers(4, 7))
-def test_bit_planes_equal_naive_product(keypair, data, rows, cols, g):
+def test_bit_planes_equal_naive_product(keypair, use_c, data, rows, cols, g):
     """The shared subset-product method used for many columns (any group size, ragged
-    last group, negative and zero columns)."""
+    last group, negative and zero columns), in Python and in C."""
     from riskfed.crypto.multiexp import _by_planes
 
     pk, sk = keypair
     matrix = data.draw(arrays(np.int64, (rows, cols), elements=st.integers(-(2**12), 2**12)))
     cts = encrypt(pk, data.draw(st.lists(st.integers(-(2**60), 2**60), min_size=rows, max_size=rows)))
-    assert _by_planes(cts, matrix, g, pk.n_squared) == naive(pk, cts, matrix)
+    with c_kernels(use_c):
+        assert _by_planes(cts, matrix, g, pk.n_squared) == naive(pk, cts, matrix)
+
+
+def test_c_planes_refuse_bad_input(keypair):
+    from riskfed.crypto.multiexp import _native_planes
+
+    if native.kernels is None:
+        pytest.skip("the C kernels are not built")
+    pk, _ = keypair
+    cts = encrypt(pk, [1, 2, 3])
+    with pytest.raises(ValueError, match="non-negative exponents"):
+        _native_planes(cts, np.array([[1], [-1], [0]]), 4, pk.n_squared)
+    with pytest.raises(ValueError, match="1 <= g <= 16"):
+        _native_planes(cts, np.array([[1], [1], [0]]), 17, pk.n_squared)
+    with pytest.raises(ValueError, match="rows bases"):
+        native.kernels.planes(b"\x07" * 8, b"\x01" * 16, np.zeros(3, "<i8").tobytes(), 3, 1, 4)
+    with pytest.raises(ValueError, match="reduced"):
+        native.kernels.planes(b"\x07" + b"\x01" * 7, b"\xff" * 8, np.zeros(1, "<i8").tobytes(), 1, 1, 4)
+    # No rows: every column's product is empty (1), and so is the product of the bases.
+    products, total = _native_planes([], np.zeros((0, 2), dtype=np.int64), 4, pk.n_squared)
+    assert products == [1, 1] and total == 1
 
 
 def test_wide_matrices_take_the_shared_path_and_agree(keypair, monkeypatch):

@@ -1,7 +1,9 @@
 /*
- * Fixed-base products in Montgomery form on GMP's low-level (mpn) functions.
+ * riskfed's two C kernels, in Montgomery form on GMP's low-level (mpn) functions.
+ * Both are optional: riskfed computes exactly the same values with gmpy2 when this
+ * extension is not built (see setup.py).
  *
- * A Table holds, for an odd modulus m of n limbs and a base b,
+ * 1. Fixed-base products (the key holder's randomness). A Table holds, for an odd modulus m of n limbs and a base b,
  *     entry[i][d] = b^(d * 2^(window*i)) * R mod m      (R = 2^(64n), Montgomery form)
  * and Table.products(digits) returns, for each column k of a (rows x count) digit array,
  *     prod_i entry[i][digits[i][k]]  as a plain residue mod m,
@@ -10,16 +12,21 @@
  * (riskfed.crypto.paillier.crt_randomizers) modulo p^2 and q^2; the Python fallback
  * computes exactly the same values with gmpy2.
  *
- * Why native code here and nowhere else: at 2048-bit moduli a Montgomery product on
- * mpn_mul_n plus a word-by-word reduction costs about 1.2 us, where the same product
- * through gmpy2 costs about 1.9 us once interpreter overhead and table-lookup cache
- * misses are counted. At 4096 bits (the ciphertext modulus n^2) GMP's own division is
- * as fast as Montgomery reduction, so the other kernels stay on gmpy2.
- *
+ * At 2048-bit moduli a Montgomery product on mpn_mul_n plus a word-by-word reduction
+ * costs about 1.2 us, where the same product through gmpy2 costs about 1.9 us once
+ * interpreter overhead and table-lookup cache misses are counted.
  * Threads: the table is built row by row with fill(start, stop) and read-only afterwards;
  * fill and products release the GIL, so a pool of threads can share one table.
  * Secrets: the modulus p^2 reveals the factorisation; a Table never leaves the key
  * holder's process (it cannot be pickled) and is freed with its last reference.
+ *
+ * 2. Bit-plane multi-exponentiation (the encrypted gradient over many columns):
+ * planes(modulus, bases, exponents, rows, cols, g) returns prod_i bases[i]^exps[i][j] mod m
+ * for every column j, by the method of riskfed.crypto.multiexp._by_planes: subset
+ * products of g-row groups, shared by every column and bit plane. Modulo n^2 (4096 bits)
+ * a product costs what it costs through gmpy2 (GMP either way); what C saves is the
+ * interpreter's share of the inner loop, about a sixth of this method's time.
+ * Everything here is public (ciphertexts and a party's own features).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -332,6 +339,189 @@ Table_get_rows(TableObject *self, void *closure)
     return PyLong_FromLong(self->rows);
 }
 
+/* R^2 mod m as n limbs (to enter Montgomery form with one product). */
+static void
+r_squared(mp_limb_t *out, const mp_limb_t *m, mp_size_t n)
+{
+    mpz_t X, M;
+    mpz_init(X);
+    mpz_init(M);
+    mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, m);
+    mpz_set_ui(X, 1);
+    mpz_mul_2exp(X, X, 128 * n);
+    mpz_mod(X, X, M);
+    memset(out, 0, n * sizeof(mp_limb_t));
+    mpz_export(out, NULL, -1, sizeof(mp_limb_t), 0, 0, X);
+    mpz_clear(X);
+    mpz_clear(M);
+}
+
+static void
+limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
+{
+    for (mp_size_t l = 0; l < n; l++)
+        for (int b = 0; b < 8; b++)
+            dst[l * 8 + b] = (unsigned char)(a[l] >> (8 * b));
+}
+
+static PyObject *
+planes(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer mod_buf, base_buf, exp_buf;
+    Py_ssize_t rows, cols;
+    int g;
+    if (!PyArg_ParseTuple(args, "y*y*y*nni", &mod_buf, &base_buf, &exp_buf, &rows, &cols, &g))
+        return NULL;
+    PyObject *out = NULL;
+    mp_limb_t *mod = NULL, *r2 = NULL, *t = NULL, *bases = NULL, *tables = NULL, *acc = NULL, *total = NULL;
+    unsigned char *set = NULL;
+    const unsigned char *mb = mod_buf.buf;
+    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
+        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
+        goto done;
+    }
+    mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
+    size_t width = (size_t)n * 8;
+    if (g < 1 || g > 16 || rows < 0 || cols < 0) {
+        PyErr_SetString(PyExc_ValueError, "planes needs 1 <= g <= 16 and non-negative rows and columns");
+        goto done;
+    }
+    if (base_buf.len != (Py_ssize_t)(rows * width) || exp_buf.len != (Py_ssize_t)(rows * cols * 8)) {
+        PyErr_SetString(PyExc_ValueError, "planes needs rows bases of the modulus' width and rows * cols int64 exponents");
+        goto done;
+    }
+    const int64_t *exps = exp_buf.buf;
+    int64_t top = 0;
+    for (Py_ssize_t k = 0; k < rows * cols; k++) {
+        if (exps[k] < 0) {
+            PyErr_SetString(PyExc_ValueError, "planes needs non-negative exponents");
+            goto done;
+        }
+        if (exps[k] > top)
+            top = exps[k];
+    }
+    int bits = 0;
+    while (bits < 63 && (top >> bits) != 0)
+        bits++;
+    Py_ssize_t groups = (rows + g - 1) / g;
+    size_t entries = (size_t)1 << g;
+    mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    r2 = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    t = PyMem_RawMalloc(2 * n * sizeof(mp_limb_t));
+    bases = PyMem_RawMalloc(((size_t)rows + 1) * n * sizeof(mp_limb_t));
+    tables = PyMem_RawMalloc(((size_t)groups + 1) * entries * n * sizeof(mp_limb_t));
+    acc = PyMem_RawMalloc(((size_t)cols + 1) * n * sizeof(mp_limb_t));
+    total = PyMem_RawMalloc(n * sizeof(mp_limb_t));
+    set = PyMem_RawCalloc((size_t)cols + 1, 1);
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(((size_t)cols + 1) * width));
+    if (!mod || !r2 || !t || !bases || !tables || !acc || !total || !set || !out) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+        goto done;
+    }
+    limbs_from_bytes(mod, n, mb, mod_buf.len);
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        limbs_from_bytes(bases + i * n, n, (const unsigned char *)base_buf.buf + i * width, (Py_ssize_t)width);
+        if (mpn_cmp(bases + i * n, mod, n) >= 0) {
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_ValueError, "planes needs bases reduced modulo the modulus");
+            goto done;
+        }
+    }
+    unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    mp_limb_t inv = 1;
+    for (int k = 0; k < 7; k++)
+        inv *= 2 - mod[0] * inv;
+    mp_limb_t minv = -inv;
+    r_squared(r2, mod, n);
+    for (Py_ssize_t i = 0; i < rows; i++)
+        mont_mul(bases + i * n, bases + i * n, r2, t, mod, n, minv);
+    /* Subset products of each group: table[mask] = prod of the members named by mask. */
+    int have_total = 0;
+    for (Py_ssize_t k = 0; k < groups; k++) {
+        mp_limb_t *table = tables + (size_t)k * entries * n;
+        Py_ssize_t members = (k + 1) * g <= rows ? g : rows - k * g;
+        size_t used = (size_t)1 << members;
+        for (size_t mask = 1; mask < used; mask++) {
+            size_t low = mask & (~mask + 1);
+            int bit = __builtin_ctzl(low);
+            const mp_limb_t *c = bases + (k * g + bit) * n;
+            if (mask == low)
+                memcpy(table + mask * n, c, n * sizeof(mp_limb_t));
+            else
+                mont_mul(table + mask * n, table + (mask ^ low) * n, c, t, mod, n, minv);
+        }
+        if (used > 1) {
+            if (have_total)
+                mont_mul(total, total, table + (used - 1) * n, t, mod, n, minv);
+            else
+                memcpy(total, table + (used - 1) * n, n * sizeof(mp_limb_t));
+            have_total = 1;
+        }
+    }
+    /* Each column, bit plane by bit plane from the top: square, then one product per
+     * group whose bits in this plane are not all zero. Groups are the outer loop so one
+     * group's table stays in cache while every column reads it. */
+    for (int p = bits - 1; p >= 0; p--) {
+        for (Py_ssize_t j = 0; j < cols; j++)
+            if (set[j])
+                mont_mul(acc + j * n, acc + j * n, acc + j * n, t, mod, n, minv);
+        for (Py_ssize_t k = 0; k < groups; k++) {
+            Py_ssize_t first = k * g;
+            Py_ssize_t members = first + g <= rows ? g : rows - first;
+            const mp_limb_t *table = tables + (size_t)k * entries * n;
+            for (Py_ssize_t j = 0; j < cols; j++) {
+                size_t mask = 0;
+                for (Py_ssize_t i = 0; i < members; i++)
+                    mask |= (size_t)((exps[(first + i) * cols + j] >> p) & 1) << i;
+                if (!mask)
+                    continue;
+                mp_limb_t *a = acc + j * n;
+                if (set[j]) {
+                    mont_mul(a, a, table + mask * n, t, mod, n, minv);
+                } else {
+                    memcpy(a, table + mask * n, n * sizeof(mp_limb_t));
+                    set[j] = 1;
+                }
+            }
+        }
+    }
+    /* Leave Montgomery form; an empty product is 1. */
+    for (Py_ssize_t j = 0; j <= cols; j++) {
+        mp_limb_t *a = j < cols ? acc + j * n : total;
+        int present = j < cols ? set[j] : have_total;
+        if (present) {
+            mont_out(a, a, t, mod, n, minv);
+        } else {
+            memset(a, 0, n * sizeof(mp_limb_t));
+            a[0] = 1;
+        }
+        limbs_to_bytes(dst + (size_t)j * width, a, n);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_RawFree(mod);
+    PyMem_RawFree(r2);
+    PyMem_RawFree(t);
+    PyMem_RawFree(bases);
+    PyMem_RawFree(tables);
+    PyMem_RawFree(acc);
+    PyMem_RawFree(total);
+    PyMem_RawFree(set);
+    PyBuffer_Release(&mod_buf);
+    PyBuffer_Release(&base_buf);
+    PyBuffer_Release(&exp_buf);
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"planes", (PyCFunction)planes, METH_VARARGS,
+     "planes(modulus, bases, exponents, rows, cols, g) -> bytes: cols products prod_i bases[i]^exps[i][j] "
+     "and then prod_i bases[i], each little-endian at the modulus' width (releases the GIL)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyMethodDef Table_methods[] = {
     {"fill", (PyCFunction)Table_fill, METH_VARARGS,
      "fill(start, stop): build table rows start..stop-1 (releases the GIL)."},
@@ -350,7 +540,7 @@ static PyGetSetDef Table_getset[] = {
 
 static PyTypeObject TableType = {
     PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "riskfed.crypto._fixedbase.Table",
+    .tp_name = "riskfed.crypto._native.Table",
     .tp_basicsize = sizeof(TableObject),
     .tp_dealloc = (destructor)Table_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -362,11 +552,12 @@ static PyTypeObject TableType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_fixedbase", "Fixed-base products on GMP's mpn layer.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "_native", "riskfed's C kernels on GMP's mpn layer (see the source).", -1, module_methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC
-PyInit__fixedbase(void)
+PyInit__native(void)
 {
     if (PyType_Ready(&TableType) < 0)
         return NULL;

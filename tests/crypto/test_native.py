@@ -1,4 +1,4 @@
-"""The optional C kernel for the key holder's randomizers (riskfed/crypto/_fixedbase.c):
+"""The optional C kernel for the key holder's randomizers (riskfed/crypto/_native.c):
 exact agreement with gmpy2, input checks, thread sharing and the gmpy2 fallback."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskfed.crypto import paillier
+from riskfed.crypto import native, paillier
 from riskfed.crypto.paillier import decrypt, encrypt_with
 
 if os.environ.get("RISKFED_REQUIRE_NATIVE"):  # .ci/run: the extension must be built, not skipped
-    from riskfed.crypto import _fixedbase as fixedbase
+    from riskfed.crypto import _native as kernels
 else:
-    fixedbase = pytest.importorskip("riskfed.crypto._fixedbase")
+    kernels = pytest.importorskip("riskfed.crypto._native")
 
 
 def le(x, width: int) -> bytes:
@@ -28,7 +28,7 @@ def le(x, width: int) -> bytes:
 
 def table_for(modulus, base, window: int, rows: int):
     width = (int(modulus).bit_length() + 7) // 8
-    t = fixedbase.Table(le(modulus, width), le(base % modulus, width), window, rows)
+    t = kernels.Table(le(modulus, width), le(base % modulus, width), window, rows)
     t.fill(0, rows)
     return t
 
@@ -38,8 +38,8 @@ def exponent(digits: np.ndarray, k: int, window: int) -> int:
 
 
 def test_paillier_uses_the_c_kernel_when_it_is_built():
-    assert paillier._fixedbase is fixedbase
-    assert paillier.NATIVE == (os.environ.get("RISKFED_NATIVE", "1") != "0")
+    assert native.kernels is kernels
+    assert native.ENABLED == (os.environ.get("RISKFED_NATIVE", "1") != "0")
 
 
 @settings(max_examples=25, deadline=None)
@@ -67,9 +67,9 @@ def test_native_and_gmpy2_randomizers_agree_on_the_same_digits(keypair, monkeypa
     digits = np.random.default_rng(7).integers(0, 1 << window, size=(rows, 50)).astype(np.uint16)
     monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
     made = {}
-    for native in (True, False):
-        monkeypatch.setattr(paillier, "NATIVE", native)
-        made[native] = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 50, window)
+    for use_c in (True, False):
+        monkeypatch.setattr(native, "ENABLED", use_c)
+        made[use_c] = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 50, window)
     assert made[True] == made[False]
     assert made[True][3] == gmpy2.powmod(pk.h_s, exponent(digits, 3, window), pk.n_squared)
 
@@ -77,7 +77,7 @@ def test_native_and_gmpy2_randomizers_agree_on_the_same_digits(keypair, monkeypa
 def test_threads_share_one_table_and_make_fresh_randomizers(keypair, monkeypatch):
     """Two threads at once (the coordinator's pool): one table build, distinct valid output."""
     pk, sk = keypair
-    monkeypatch.setattr(paillier, "NATIVE", True)
+    monkeypatch.setattr(native, "ENABLED", True)
     paillier._CRT_CACHE.clear()
     out: dict[int, list] = {}
 
@@ -101,12 +101,12 @@ def test_bad_inputs_are_refused(keypair):
     p2 = gmpy2.mpz(sk.phe.p) ** 2
     width = (int(p2).bit_length() + 7) // 8
     with pytest.raises(ValueError, match="odd"):
-        fixedbase.Table(le(p2 + 1, width), le(3, width), 4, 3)
+        kernels.Table(le(p2 + 1, width), le(3, width), 4, 3)
     with pytest.raises(ValueError, match="reduced"):
-        fixedbase.Table(le(p2, width), le(p2 + 5, width), 4, 3)
+        kernels.Table(le(p2, width), le(p2 + 5, width), 4, 3)
     with pytest.raises(ValueError, match="window"):
-        fixedbase.Table(le(p2, width), le(3, width), 17, 3)
-    t = fixedbase.Table(le(p2, width), le(3, width), 4, 3)
+        kernels.Table(le(p2, width), le(3, width), 17, 3)
+    t = kernels.Table(le(p2, width), le(3, width), 4, 3)
     with pytest.raises(ValueError, match="not filled"):
         t.products(np.zeros(3, dtype="<u2").tobytes(), 1)
     t.fill(0, 2)

@@ -1,0 +1,20 @@
+"""riskfed's optional C kernels (``riskfed/crypto/_native.c``) and the switch for them.
+
+Two kernels: the key holder's fixed-base randomness (:func:`riskfed.crypto.paillier.crt_randomizers`)
+and the bit-plane multi-exponentiation for many columns
+(:func:`riskfed.crypto.multiexp.multiexp`). They compute exactly what the gmpy2 code
+paths compute, faster; they are built by ``pip install`` where a C compiler and GMP's
+headers exist (Debian: ``apt-get install gcc libgmp-dev``) and skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+
+try:
+    from riskfed.crypto import _native as kernels
+except ImportError:  # built without a C compiler or GMP's headers
+    kernels = None
+
+#: Whether riskfed uses the C kernels: they were built, and ``RISKFED_NATIVE`` is not ``0``.
+ENABLED = kernels is not None and os.environ.get("RISKFED_NATIVE", "1") != "0"
