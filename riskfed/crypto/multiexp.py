@@ -26,9 +26,10 @@ entries cost nothing. Each part takes whichever method its cost model says is ch
 * **Bit planes, for many columns** (a fintech with hundreds of features). All columns
   share the same ciphertexts, so subset products of small groups of rows are built once
   and every column reads them plane by plane (:func:`_by_planes`): about ``b/g``
-  multiplications per term plus a shared ``2^g`` per group. For 300 normal features at
-  riskfed's 2^-6 precision over a 1,024-row batch both this and value buckets cost
-  ≈ 1.35 per term (≈ 1.8 against ≈ 2.4 at 2^-10); the cost model picks per batch.
+  multiplications per term plus a shared ``2^g`` per group: ≈ 1.2 for 300 normal
+  features at riskfed's 2^-6 precision over a 1,024-row batch, against ≈ 1.35 for
+  value buckets. Its inner loop runs in C where riskfed's C kernels are built
+  (:mod:`riskfed.crypto.native`), 5.4 instead of ≈ 6.2 µs per term at 2048 bits.
 """
 
 from __future__ import annotations
