@@ -18,8 +18,7 @@ Threat model for this role (semi-honest, colludes with no one):
   of zero, which anyone holding the public key could make, but the key holder makes
   them with the factorisation (about 1.35 times as fast, about 1.8 with the C kernel),
   ahead of time, in its own threads or worker processes (which hold ``p`` and ``q`` and
-  nothing else). It keeps no copy of what it
-  sent. Knowing a ciphertext's randomness tells it nothing its private key does not,
+  nothing else). It keeps no copy of what it sent. Knowing a ciphertext's randomness tells it nothing its private key does not,
   and it never receives the ciphertexts the randomizers go into. At most one request
   per party and round, of at most two batches' worth.
 """
