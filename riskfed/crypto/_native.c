@@ -31,6 +31,13 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <gmp.h>
+
+/* Digits and exponents arrive as little-endian numpy buffers and are read in place;
+ * residues are assembled from 64-bit limbs. Elsewhere the build fails, and setup.py then
+ * skips this optional extension: riskfed falls back to gmpy2. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ || GMP_LIMB_BITS != 64
+#error "riskfed's C kernels need a little-endian machine with 64-bit GMP limbs"
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
