@@ -209,6 +209,14 @@ def _planes_plan(matrix: np.ndarray) -> tuple[int, int]:
 
 
 def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2, low: np.ndarray | None = None) -> list:
+    """Every column's ``Π c_i^{x_ij}`` at once (see :func:`_planes_share`)."""
+    if low is None:
+        low = np.minimum(matrix.min(axis=0), 0)
+    results, total = _planes_share(cs, matrix, g, n2, low)
+    return _shift_back(results, low, total, n2)
+
+
+def _planes_share(cs: Sequence, matrix: np.ndarray, g: int, n2, low: np.ndarray) -> tuple[list, object]:
     """Every column at once, for many columns over the same ciphertexts.
 
     Rows are cut into groups of ``g``; for each group all ``2^g`` subset products are
@@ -216,17 +224,14 @@ def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2, low: np.ndarray | N
     from the top: square the accumulator, and multiply in, for each group, the subset
     product named by that group's bits — ``⌈B/g⌉`` multiplications per plane instead of
     one per row and window, so about ``b/g`` per term for ``b``-bit exponents. Columns are
-    shifted to be non-negative and corrected by ``(Π c_i)^{min}`` at the end; ``low``
-    (each column's minimum over all rows) lets a worker do a share of the rows and
-    return exactly their contribution.
+    shifted by ``-low`` (each column's minimum over all rows, or 0) to be non-negative;
+    this returns the shifted products (``None`` for an empty one) and ``Π c_i``, so that
+    workers can each do a share of the rows and :func:`_shift_back` corrects once.
     """
     rows, cols = matrix.shape
-    if low is None:
-        low = np.minimum(matrix.min(axis=0), 0)
     exps = matrix - low
     if native.ENABLED and rows:
-        results, total = _native_planes(cs, exps, g, n2)
-        return _shift_back(results, low, total, n2)
+        return _native_planes(cs, exps, g, n2)
     bits = int(exps.max()).bit_length() if exps.size else 0
     groups = -(-rows // g)
     padded = np.zeros((groups * g, cols), dtype=np.int64)
@@ -260,19 +265,23 @@ def _by_planes(cs: Sequence, matrix: np.ndarray, g: int, n2, low: np.ndarray | N
             full = table[-1]
             if full is not None:
                 total = full if total is None else total * full % n2
-    return _shift_back(results, low, total, n2)
+    return results, total
 
 
 def _shift_back(results: list, low: np.ndarray, total, n2) -> list:
-    """Undo the shift by each column's minimum: divide by ``(Π c_i)^(-low_j)``."""
-    out = []
-    for j, acc in enumerate(results):
-        acc = mpz(1) if acc is None else acc
-        shift = -int(low[j])
-        if shift and total is not None:
-            acc = acc * gmpy2.invert(small_pow(total, shift, n2), n2) % n2
-        out.append(acc)
-    return out
+    """Undo the shift by each column's minimum: divide by ``(Π c_i)^(-low_j)``, with
+    one inversion and about one multiplication per distinct shift (shifts of a batch's
+    columns are close together) instead of a power and an inversion per column."""
+    out = [mpz(1) if acc is None else acc for acc in results]
+    shifts = [-int(v) for v in low]
+    if total is None or not any(shifts):
+        return out
+    inverse = gmpy2.invert(total, n2)
+    powers, power, at = {}, mpz(1), 0
+    for s in sorted(set(shifts) - {0}):
+        power = power * small_pow(inverse, s - at, n2) % n2
+        powers[s], at = power, s
+    return [acc * powers[s] % n2 if s else acc for acc, s in zip(out, shifts)]
 
 
 def _native_planes(cs: Sequence, exps: np.ndarray, g: int, n2) -> tuple[list, object]:
@@ -296,6 +305,8 @@ _PLANNING_SAMPLE = 16
 
 
 def _product(values: Sequence, n2):
+    if not values:
+        return None
     out = values[0]
     for v in values[1:]:
         out = out * v % n2
@@ -371,12 +382,15 @@ def multiexp(
         low = np.minimum(matrix.min(axis=0), 0)
         groups = -(-len(cs) // g)
         bounds = [g * (groups * k // jobs) for k in range(jobs)] + [len(cs)]
-        parts = run_chunks(
-            _by_planes,
+        shares = run_chunks(
+            _planes_share,
             [(cs[a:b], matrix[a:b], g, n2, low) for a, b in zip(bounds[:-1], bounds[1:]) if b > a],
             n_jobs=n_jobs,
         )
-        return [_product(column, n2) for column in zip(*parts)]
+        # Join the shares, then correct the shift once for all rows.
+        columns = [_product([v for v in column if v is not None], n2) for column in zip(*(r for r, _ in shares))]
+        totals = [t for _, t in shares if t is not None]
+        return _shift_back(columns, low, _product(totals, n2) if totals else None, n2)
     jobs = min(jobs, n_cols)
     if jobs <= 1:
         return _columns_chunk(n2, cs, matrix, plans)

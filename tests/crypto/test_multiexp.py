@@ -147,8 +147,8 @@ def test_wide_matrices_take_the_shared_path_and_agree(keypair, monkeypatch):
     e = rng.integers(-(2**30), 2**30, size=rows).tolist()
     cts = encrypt(pk, e)
     used = []
-    real = module._by_planes
-    monkeypatch.setattr(module, "_by_planes", lambda *a: used.append(a[2]) or real(*a))
+    real = module._planes_share
+    monkeypatch.setattr(module, "_planes_share", lambda *a: used.append(a[2]) or real(*a))
     got = multiexp(pk, cts, matrix, n_jobs=1)
     assert used, "a 200 x 40 Gaussian matrix should use the shared bit-plane method"
     assert decrypt(sk, got) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
