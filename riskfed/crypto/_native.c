@@ -3,7 +3,8 @@
  * Both are optional: riskfed computes exactly the same values with gmpy2 when this
  * extension is not built (see setup.py).
  *
- * 1. Fixed-base products (the key holder's randomness). A Table holds, for an odd modulus m of n limbs and a base b,
+ * 1. Fixed-base products (DJN randomness: the key holder's modulo p^2 and q^2, a party's
+ * own modulo n^2). A Table holds, for an odd modulus m of n limbs and a base b,
  *     entry[i][d] = b^(d * 2^(window*i)) * R mod m      (R = 2^(64n), Montgomery form)
  * and Table.products(digits) returns, for each column k of a (rows x count) digit array,
  *     prod_i entry[i][digits[i][k]]  as a plain residue mod m,
@@ -324,7 +325,7 @@ done:
 static PyObject *
 Table_getstate(TableObject *self, PyObject *Py_UNUSED(ignored))
 {
-    PyErr_SetString(PyExc_TypeError, "a fixed-base table holds key material and cannot be pickled");
+    PyErr_SetString(PyExc_TypeError, "fixed-base tables cannot be pickled (the key holder's hold key material)");
     return NULL;
 }
 

