@@ -168,11 +168,26 @@ def _table_products(tables: Sequence, modulus, digits: np.ndarray) -> list:
     return acc
 
 
+def _products(tables, modulus, digits: np.ndarray) -> list:
+    """``Π_i tables[i][digits[i, k]] mod modulus`` for each column ``k``, from either kind
+    of table (gmpy2 rows, or the C kernel's; ``None`` or 1 stands for an all-zero column)."""
+    if isinstance(tables, tuple):
+        return _table_products(tables, modulus, digits)
+    count = digits.shape[1]
+    blob = tables.products(np.ascontiguousarray(digits, dtype="<u2").tobytes(), count)
+    width = tables.limbs * 8
+    frm = mpz.from_bytes
+    return [frm(blob[i : i + width], "little") for i in range(0, count * width, width)]
+
+
+def _rows(tables) -> int:
+    """Digits per exponent that either kind of table covers."""
+    return len(tables) if isinstance(tables, tuple) else tables.rows
+
+
 def _randomizers(fb: _FixedBase, count: int) -> list:
     """``count`` fresh ``h_s^r mod n^2`` with uniform ``r`` of ``window * rows`` bits."""
-    if isinstance(fb.tables, tuple):
-        return _table_products(fb.tables, fb.n2, _random_digits(count, len(fb.tables), fb.window))
-    return _native_products(fb.tables, _random_digits(count, fb.tables.rows, fb.window))
+    return _products(fb.tables, fb.n2, _random_digits(count, _rows(fb.tables), fb.window))
 
 
 def _seal(m: int, r, n_mpz, n2):
@@ -199,15 +214,16 @@ _CRT_CACHE: dict[tuple, tuple] = {}
 _CRT_LOCK = threading.Lock()
 
 
-def _crt_tables(p: int, q: int, h_s: int, window: int, *, native: bool | None = None, threads: int = 1) -> tuple:
+def _crt_tables(p: int, q: int, h_s: int, window: int, *, threads: int = 1) -> tuple:
     """Fixed-base tables of ``h_s`` modulo ``p^2`` and ``q^2`` (secret: they reveal p).
 
-    With ``native`` (default :data:`riskfed.crypto.native.ENABLED`) they are C tables in Montgomery form, built
-    by ``threads`` threads and shareable by any number of threads; otherwise gmpy2 lists.
-    One table set per process; threads asking at once wait for the first to build it.
+    With the C kernels (:mod:`riskfed.crypto.native`) they are C tables in Montgomery
+    form, built by ``threads`` threads and shareable by any number of threads; otherwise
+    gmpy2 rows. One table set per process; threads asking at once wait for the first to
+    build it.
     """
-    native = native_kernels.ENABLED if native is None else native
-    key = (int(p) * int(q), int(h_s), int(window), bool(native))
+    native = native_kernels.ENABLED
+    key = (int(p) * int(q), int(h_s), int(window), native)
     with _CRT_LOCK:
         cached = _CRT_CACHE.get(key)
         if cached is not None:
@@ -236,36 +252,25 @@ def _python_table(modulus, h_s: int, window: int, count: int) -> tuple:
 
 
 def _native_table(modulus, base, window: int, count: int, threads: int):
+    """The C kernel's table of ``base`` modulo ``modulus``; ``threads`` threads fill it."""
     width = (modulus.bit_length() + 7) // 8
     table = native_kernels.kernels.Table(int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count)
-    # Rows are independent once their bases are known, and fill() releases the GIL.
-    cuts = [count * k // max(threads, 1) for k in range(max(threads, 1) + 1)]
-    if threads > 1:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(table.fill, cuts[:-1], cuts[1:]))
-    else:
+    if threads <= 1:
         table.fill(0, count)
+        return table
+    # Rows are independent once their bases are known, and fill() releases the GIL.
+    from concurrent.futures import ThreadPoolExecutor
+
+    cuts = [count * k // threads for k in range(threads + 1)]
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(table.fill, cuts[:-1], cuts[1:]))
     return table
-
-
-def _native_products(table, digits: np.ndarray) -> list:
-    """``Π_i table[i][digits[i, k]]`` for each column ``k``, by the C kernel."""
-    count = digits.shape[1]
-    blob = table.products(np.ascontiguousarray(digits, dtype="<u2").tobytes(), count)
-    width = table.limbs * 8
-    frm = mpz.from_bytes
-    return [frm(blob[i : i + width], "little") for i in range(0, count * width, width)]
 
 
 def _crt_products(tables: tuple, digits: np.ndarray) -> list:
     """Randomizers ``h_s^r mod n^2`` for the exponents whose digits are ``digits``."""
     p2, q2, q2_inv, tables_p, tables_q = tables
-    if isinstance(tables_p, tuple):
-        rps, rqs = _table_products(tables_p, p2, digits), _table_products(tables_q, q2, digits)
-    else:
-        rps, rqs = _native_products(tables_p, digits), _native_products(tables_q, digits)
+    rps, rqs = _products(tables_p, p2, digits), _products(tables_q, q2, digits)
     out = []
     for rp, rq in zip(rps, rqs):
         rp = mpz(1) if rp is None else rp
@@ -285,8 +290,7 @@ def crt_randomizers(p: int, q: int, h_s: int, count: int, window: int, *, thread
     ``threads`` only speeds up building the tables (the first call per key).
     """
     tables = _crt_tables(p, q, h_s, window, threads=threads)
-    table_p = tables[3]
-    rows = len(table_p) if isinstance(table_p, tuple) else table_p.rows
+    rows = _rows(tables[3])
     out: list = []
     for start in range(0, count, _ENCRYPT_BATCH):
         out.extend(_crt_products(tables, _random_digits(min(_ENCRYPT_BATCH, count - start), rows, window)))
