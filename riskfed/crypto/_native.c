@@ -98,16 +98,20 @@ limbs_from_bytes(mp_limb_t *out, mp_size_t n, const unsigned char *buf, Py_ssize
         out[i / 8] |= ((mp_limb_t)buf[i]) << (8 * (i % 8));
 }
 
-/* x * R mod m for x < m given as n limbs, via mpz. */
+/* x * 2^shift mod m as n limbs, via mpz (x given as n limbs; NULL stands for 1):
+ * x * R mod m enters Montgomery form, R^2 mod m (x = 1, shift 128n) does it by one product. */
 static void
-to_montgomery(mp_limb_t *out, const mp_limb_t *x, const mp_limb_t *m, mp_size_t n)
+shifted_mod(mp_limb_t *out, const mp_limb_t *x, mp_bitcnt_t shift, const mp_limb_t *m, mp_size_t n)
 {
     mpz_t X, M;
     mpz_init(X);
     mpz_init(M);
-    mpz_import(X, n, -1, sizeof(mp_limb_t), 0, 0, x);
+    if (x != NULL)
+        mpz_import(X, n, -1, sizeof(mp_limb_t), 0, 0, x);
+    else
+        mpz_set_ui(X, 1);
     mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, m);
-    mpz_mul_2exp(X, X, 64 * n);
+    mpz_mul_2exp(X, X, shift);
     mpz_mod(X, X, M);
     memset(out, 0, n * sizeof(mp_limb_t));
     mpz_export(out, NULL, -1, sizeof(mp_limb_t), 0, 0, X);
@@ -186,10 +190,8 @@ Table_init(TableObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "base must be reduced modulo the modulus");
         goto done;
     }
-    to_montgomery(self->bases, b, self->mod, n);
-    memset(t, 0, n * sizeof(mp_limb_t));
-    t[0] = 1;
-    to_montgomery(self->one, t, self->mod, n);
+    shifted_mod(self->bases, b, 64 * n, self->mod, n);
+    shifted_mod(self->one, NULL, 64 * n, self->mod, n);
     /* bases[i] = b^(2^(window*i)): window squarings per row, cheap next to the rows. */
     for (int i = 1; i < rows; i++) {
         mp_limb_t *cur = self->bases + (size_t)i * n;
@@ -347,23 +349,6 @@ Table_get_rows(TableObject *self, void *closure)
     return PyLong_FromLong(self->rows);
 }
 
-/* R^2 mod m as n limbs (to enter Montgomery form with one product). */
-static void
-r_squared(mp_limb_t *out, const mp_limb_t *m, mp_size_t n)
-{
-    mpz_t X, M;
-    mpz_init(X);
-    mpz_init(M);
-    mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, m);
-    mpz_set_ui(X, 1);
-    mpz_mul_2exp(X, X, 128 * n);
-    mpz_mod(X, X, M);
-    memset(out, 0, n * sizeof(mp_limb_t));
-    mpz_export(out, NULL, -1, sizeof(mp_limb_t), 0, 0, X);
-    mpz_clear(X);
-    mpz_clear(M);
-}
-
 static void
 limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
 {
@@ -442,7 +427,7 @@ planes(PyObject *Py_UNUSED(module), PyObject *args)
     for (int k = 0; k < 7; k++)
         inv *= 2 - mod[0] * inv;
     mp_limb_t minv = -inv;
-    r_squared(r2, mod, n);
+    shifted_mod(r2, NULL, 128 * n, mod, n);
     for (Py_ssize_t i = 0; i < rows; i++)
         mont_mul(bases + i * n, bases + i * n, r2, t, mod, n, minv);
     /* Subset products of each group: table[mask] = prod of the members named by mask. */
