@@ -13,51 +13,13 @@ holdout AUCs next to the encrypted run and the centralised reference.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 import numpy as np
 
 from riskfed import VerticalLogisticRegression, generate_pilot, run_pipeline
 from riskfed.evaluation import roc_auc
-from riskfed.roles.local import (
-    Hyperparameters,
-    LocalModel,
-    encode_partial,
-    encode_square,
-    exact_column_sums,
-    exact_residuals,
-    make_batches,
-    plan_residuals,
-)
-
-
-def train_twin(bank_X, partner_X, y, train_rows, hyper, seed: int, *, cross_terms: bool) -> dict:
-    """The plaintext twin's training loop, with ``(Σ u_k)²`` or riskfed's ``Σ u_k²``."""
-    train_rows = np.sort(np.asarray(train_rows, dtype=np.int64))
-    hyper = dataclasses.replace(hyper, parties=1 + len(partner_X))
-    hyper = dataclasses.replace(hyper, steps_per_epoch=len(make_batches(train_rows, seed, 0, hyper)))
-    bank = LocalModel(bank_X, hyper, train_rows, bias=True)
-    partners = {name: LocalModel(X, hyper, train_rows) for name, X in partner_X.items()}
-    for epoch in range(hyper.max_epochs):
-        for rows in make_batches(train_rows, seed, epoch, hyper):
-            scores = {name: m.partial_scores(rows) for name, m in partners.items()}
-            partner_sum = np.sum([encode_partial(u, party=n) for n, u in scores.items()], axis=0)
-            if cross_terms:
-                squares = encode_square(np.sum(list(scores.values()), axis=0), party="all fintechs")
-            else:
-                squares = np.sum([encode_square(u, party=n) for n, u in scores.items()], axis=0)
-            e_q = exact_residuals(plan_residuals(bank.partial_scores(rows), y[rows], hyper.expansion), partner_sum, squares)
-            bank.apply_gradient(exact_column_sums(bank.exponents(rows, None), e_q), len(rows))
-            for m in partners.values():
-                m.apply_gradient(exact_column_sums(m.exponents(rows, None), e_q), len(rows))
-        change, norm = bank.end_epoch()
-        for m in partners.values():
-            c, w = m.end_epoch()
-            change += c
-            norm += w
-        if epoch > 0 and np.sqrt(change / norm) < hyper.tol:
-            break
-    return {"bank": bank, **partners}
+from riskfed.models.reference import fit_reference
+from riskfed.roles.local import Hyperparameters
 
 
 def main() -> None:
@@ -80,13 +42,13 @@ def main() -> None:
             hold = est.outcome_.holdout_rows
             aucs = []
             for cross in (False, True):
-                models = train_twin(
+                weights = fit_reference(
                     bank.local.X_q, {n: r._local.X_q for n, r in fintechs.items()}, bank.y_aligned,
-                    est.outcome_.train_rows, hyper, est.random_state, cross_terms=cross,
+                    est.outcome_.train_rows, hyper, seed=est.random_state, cross_terms=cross,
                 )
-                z = bank.local.design(hold) @ models["bank"].final_weights
+                z = bank.local.design(hold) @ weights["bank"]
                 for name, role in fintechs.items():
-                    z = z + role._local.design(hold) @ models[name].final_weights
+                    z = z + role._local.design(hold) @ weights[name]
                 aucs.append(roc_auc(bank.y_aligned[hold], 1 / (1 + np.exp(-z))))
             m = result.report["metrics"]
             print(

@@ -33,6 +33,7 @@ def fit_reference(
     hyper: Hyperparameters,
     *,
     seed: int,
+    cross_terms: bool = False,
 ) -> dict:
     """Train on quantised aligned matrices; return each party's final weights and history.
 
@@ -48,6 +49,10 @@ def fit_reference(
         The hyper-parameters (``parties`` and ``steps_per_epoch`` are filled in here).
     seed:
         The bank's seed (batch order).
+    cross_terms:
+        Use the exact ``(Σ_k u_k)²`` in the second-order term instead of the protocol's
+        ``Σ_k u_k²`` — what the left-out cross terms would buy with several fintechs
+        (``benchmarks/bench_cross_terms.py``). The encrypted protocol has no such option.
     """
     train_rows = np.sort(np.asarray(train_rows, dtype=np.int64))
     hyper = dataclasses.replace(hyper, parties=1 + len(partner_X_q))
@@ -59,7 +64,10 @@ def fit_reference(
         for rows in make_batches(train_rows, seed, epoch, hyper):
             scores = {name: m.partial_scores(rows) for name, m in partners.items()}
             partner_sum = np.sum([encode_partial(u, party=n) for n, u in scores.items()], axis=0)
-            square_sum = np.sum([encode_square(u, party=n) for n, u in scores.items()], axis=0)
+            if cross_terms:
+                square_sum = encode_square(np.sum(list(scores.values()), axis=0), party="all fintechs")
+            else:
+                square_sum = np.sum([encode_square(u, party=n) for n, u in scores.items()], axis=0)
             plan = plan_residuals(bank.partial_scores(rows), y[rows], hyper.expansion)
             e_q = exact_residuals(plan, partner_sum, square_sum)
             bank.apply_gradient(exact_column_sums(bank.exponents(rows, None), e_q), len(rows))
