@@ -144,8 +144,7 @@ def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
     ``out_dir`` is exactly as before.
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigurationError(f"The output path {str(out)!r} exists and is not a directory.")
+    check_output_dir(out)
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

@@ -99,8 +99,9 @@ class Hyperparameters:
     randomness:
         Who makes the DJN randomizers ``h_s^r`` that every encryption needs:
         ``coordinator`` (default: the key holder makes them with the factorisation, about
-        1.35 times as fast, ahead of time; see :mod:`riskfed.roles.coordinator`) or ``own``
-        (each party makes its own from the public key).
+        1.7 times as fast with riskfed's C kernels, ahead of time; see
+        :mod:`riskfed.roles.coordinator`) or ``own`` (each party makes its own from the
+        public key).
     parties, steps_per_epoch:
         Set by the bank: the number of parties (the ``preconditioned`` step is damped by
         ``2 / parties``, which keeps block-Jacobi iterations stable for any correlation
