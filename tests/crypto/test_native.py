@@ -60,12 +60,18 @@ def test_products_are_the_base_to_the_digits(keypair, window, rows, count, seed)
         assert got == gmpy2.powmod(pk.h_s, exponent(digits, k, window), p2)
 
 
+def fixed_digits(monkeypatch, pk, window: int, count: int, seed: int) -> np.ndarray:
+    """Make riskfed draw these digits of ``r`` instead of fresh ones (to compare paths)."""
+    rows = -(-paillier.randomness_bits(pk) // window)
+    digits = np.random.default_rng(seed).integers(0, 1 << window, size=(rows, count)).astype(np.uint16)
+    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    return digits
+
+
 def test_native_and_gmpy2_randomizers_agree_on_the_same_digits(keypair, monkeypatch):
     pk, sk = keypair
     window = 6
-    rows = -(-paillier.randomness_bits(pk) // window)
-    digits = np.random.default_rng(7).integers(0, 1 << window, size=(rows, 50)).astype(np.uint16)
-    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    digits = fixed_digits(monkeypatch, pk, window, 50, seed=7)
     made = {}
     for use_c in (True, False):
         monkeypatch.setattr(native, "ENABLED", use_c)
@@ -134,9 +140,7 @@ def test_party_randomizers_agree_between_c_and_gmpy2_tables(keypair, monkeypatch
     the gmpy2 table's products for the same digits, and encryptions decrypt."""
     pk, sk = keypair
     window = 5
-    rows = -(-paillier.randomness_bits(pk) // window)
-    digits = np.random.default_rng(11).integers(0, 1 << window, size=(rows, 40)).astype(np.uint16)
-    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    digits = fixed_digits(monkeypatch, pk, window, 40, seed=11)
     made = {}
     for use_c in (True, False):
         monkeypatch.setattr(native, "ENABLED", use_c)

@@ -36,10 +36,9 @@ def _open(coordinator, *, key_bits=512, allow=True, parties=("bank", "coordinato
     return coordinator.handle(msg)
 
 
-@pytest.fixture
-def coordinator():
-    """A coordinator with an open session and a plan: bank 2 slots, fintech_1 1 slot."""
-    c = Coordinator(allow_insecure_key=True)
+def _opened(c, **hyper):
+    """Open a session on ``c``; return its public key and the bank's plan (bank 2 slots,
+    fintech_1 1 slot, plus ``hyper``), not yet delivered."""
     [announce] = _open(c)
     pk = public_key_from(announce, party="bank")
     plan = TrainingPlan(
@@ -47,9 +46,17 @@ def coordinator():
         sender="bank",
         recipient="coordinator",
         round=0,
-        hyperparameters={"slots": {"bank": 2, "fintech_1": 1}},
+        hyperparameters={"slots": {"bank": 2, "fintech_1": 1}} | hyper,
         key_fingerprint=pk.fingerprint,
     )
+    return pk, plan
+
+
+@pytest.fixture
+def coordinator():
+    """A coordinator with an open session and a plan: bank 2 slots, fintech_1 1 slot."""
+    c = Coordinator(allow_insecure_key=True)
+    pk, plan = _opened(c)
     assert isinstance(c.handle(plan)[0], Ack)
     return c, pk
 
@@ -184,18 +191,7 @@ def test_role_checks_recipient_session_step_and_sender_before_anything():
 def random_source(request):
     """A coordinator planned for coordinator randomness: batches of 300, second order."""
     c = Coordinator(allow_insecure_key=True, n_jobs=request.param)
-    [announce] = _open(c)
-    pk = public_key_from(announce, party="bank")
-    hyper = {
-        "slots": {"bank": 2, "fintech_1": 1},
-        "randomness": "coordinator",
-        "batch_size": 300,
-        "steps_per_epoch": 4,
-        "expansion": "bank",
-    }
-    plan = TrainingPlan(
-        session_id=SESSION, sender="bank", recipient="coordinator", round=0, hyperparameters=hyper, key_fingerprint=pk.fingerprint
-    )
+    pk, plan = _opened(c, randomness="coordinator", batch_size=300, steps_per_epoch=4, expansion="bank")
     c.handle(plan)
     return c, pk
 
@@ -293,16 +289,7 @@ def test_parties_refuse_trivial_or_repeated_randomizers(keypair):
 
 def test_invalid_plan_settings_are_a_protocol_error_naming_the_bank():
     c = Coordinator(allow_insecure_key=True)
-    [announce] = _open(c)
-    pk = public_key_from(announce, party="bank")
-    plan = TrainingPlan(
-        session_id=SESSION,
-        sender="bank",
-        recipient="coordinator",
-        round=0,
-        hyperparameters={"slots": {"bank": 2, "fintech_1": 1}, "randomness": "coordinator", "batch_size": "many"},
-        key_fingerprint=pk.fingerprint,
-    )
+    _, plan = _opened(c, randomness="coordinator", batch_size="many")
     with pytest.raises(ProtocolError, match="training plan's hyper-parameters are invalid") as info:
         c.handle(plan)
     assert info.value.party == "bank"
@@ -311,11 +298,8 @@ def test_invalid_plan_settings_are_a_protocol_error_naming_the_bank():
 def test_randomness_is_made_ahead_but_not_past_the_plans_last_round(keypair):
     """The first round's share starts with the plan; nothing is made after the last round."""
     c = Coordinator(allow_insecure_key=True, n_jobs=2)
-    [announce] = _open(c)
-    pk = public_key_from(announce, party="bank")
-    hyper = {"slots": {"bank": 2, "fintech_1": 1}, "randomness": "coordinator", "batch_size": 300}
-    hyper |= {"steps_per_epoch": 2, "max_epochs": 1, "expansion": "bank"}
-    c.handle(TrainingPlan(session_id=SESSION, sender="bank", recipient="coordinator", round=0, hyperparameters=hyper, key_fingerprint=pk.fingerprint))
+    pk, plan = _opened(c, randomness="coordinator", batch_size=300, steps_per_epoch=2, max_epochs=1, expansion="bank")
+    c.handle(plan)
 
     def stocked(party):
         return sum(len(f.result()) for f in c._stock.get(party, []))
