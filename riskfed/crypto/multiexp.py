@@ -292,8 +292,7 @@ def _native_planes(cs: Sequence, exps: np.ndarray, g: int, n2) -> tuple[list, ob
     modulus = int(n2).to_bytes((n2.bit_length() + 7) // 8, "little")
     bases = b"".join(mpz(c).to_bytes(width, "little") for c in cs)
     blob = native.kernels.planes(modulus, bases, np.ascontiguousarray(exps, dtype="<i8").tobytes(), rows, cols, g)
-    frm = mpz.from_bytes
-    values = [frm(blob[k : k + width], "little") for k in range(0, (cols + 1) * width, width)]
+    values = native.residues(blob, width)
     return values[:cols], values[cols]
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+import gmpy2
+
 try:
     from riskfed.crypto import _native as kernels
 except ImportError:  # built without a C compiler or GMP's headers
@@ -19,3 +21,9 @@ except ImportError:  # built without a C compiler or GMP's headers
 
 #: Whether riskfed uses the C kernels: they were built, and ``RISKFED_NATIVE`` is not ``0``.
 ENABLED = kernels is not None and os.environ.get("RISKFED_NATIVE", "1") != "0"
+
+
+def residues(blob: bytes, width: int) -> list:
+    """The kernels' output: consecutive little-endian residues of ``width`` bytes each."""
+    frm = gmpy2.mpz.from_bytes
+    return [frm(blob[i : i + width], "little") for i in range(0, len(blob), width)]

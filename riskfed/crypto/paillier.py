@@ -175,9 +175,7 @@ def _products(tables, modulus, digits: np.ndarray) -> list:
         return _table_products(tables, modulus, digits)
     count = digits.shape[1]
     blob = tables.products(np.ascontiguousarray(digits, dtype="<u2").tobytes(), count)
-    width = tables.limbs * 8
-    frm = mpz.from_bytes
-    return [frm(blob[i : i + width], "little") for i in range(0, count * width, width)]
+    return native_kernels.residues(blob, tables.limbs * 8)
 
 
 def _rows(tables) -> int:
