@@ -47,6 +47,7 @@ STEP_DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "score_request": ("Which shared customers to score (holdout positions)", "positions, no values"),
     "partial_scores": ("The fintech's partial scores for the holdout customers", PLAIN),
     "ack": ("Acknowledgement", COUNTS),
+    "traffic_report": ("A party service's own message counts and sizes, when training stops", COUNTS),
     "error": ("A party aborts the session, with a reason", COUNTS),
 }
 

@@ -106,3 +106,10 @@ def test_role_table_markdown():
     md = privacy.role_table_markdown()
     assert md.splitlines()[0].startswith("| Party | Holds | Learns | Never learns |")
     assert "**Coordinator**" in md
+
+
+def test_every_message_type_has_a_description():
+    """Network-only steps (a service's traffic report) appear in reports too."""
+    from riskfed.protocol.messages import MESSAGE_TYPES
+
+    assert set(MESSAGE_TYPES) <= set(privacy.STEP_DESCRIPTIONS), set(MESSAGE_TYPES) - set(privacy.STEP_DESCRIPTIONS)
