@@ -14,6 +14,7 @@ setup(
         Extension(
             "riskfed.crypto._native",
             sources=["riskfed/crypto/_native.c"],
+            depends=["riskfed/crypto/_ifma.h"],
             libraries=["gmp"],
             extra_compile_args=["-O2"],
             optional=True,

@@ -43,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "_ifma.h"
+
 typedef struct {
     PyObject_HEAD
     mp_size_t n;          /* limbs of the modulus */
@@ -54,6 +56,15 @@ typedef struct {
     mp_limb_t *bases;     /* rows * n limbs: b^(2^(window*i)) in Montgomery form */
     mp_limb_t *table;     /* rows * 2^window * n limbs */
     unsigned char *filled;/* rows flags */
+    /* With AVX-512 IFMA (see _ifma.h) the entries live in 52-bit limbs instead: */
+    int ready;            /* __init__ succeeded */
+    int ifma;             /* 1: table52 holds the entries, table is NULL */
+    int L;                /* 52-bit limbs per entry */
+    uint64_t k0;          /* -m^-1 mod 2^52 */
+    uint64_t *mod52;      /* L limbs */
+    uint64_t *one52;      /* 2^(52L) mod m */
+    uint64_t *bases52;    /* rows * L limbs */
+    uint64_t *table52;    /* rows * 2^window * L limbs, 64-byte aligned */
 } TableObject;
 
 /* r = a * b / R mod m, fully reduced; t is scratch of 2n limbs; r may alias a or b. */
@@ -98,6 +109,14 @@ limbs_from_bytes(mp_limb_t *out, mp_size_t n, const unsigned char *buf, Py_ssize
         out[i / 8] |= ((mp_limb_t)buf[i]) << (8 * (i % 8));
 }
 
+static void
+limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
+{
+    for (mp_size_t l = 0; l < n; l++)
+        for (int b = 0; b < 8; b++)
+            dst[l * 8 + b] = (unsigned char)(a[l] >> (8 * b));
+}
+
 /* x * 2^shift mod m as n limbs, via mpz (x given as n limbs; NULL stands for 1):
  * x * R mod m enters Montgomery form, R^2 mod m (x = 1, shift 128n) does it by one product. */
 static void
@@ -127,19 +146,75 @@ Table_dealloc(TableObject *self)
     PyMem_RawFree(self->bases);
     PyMem_RawFree(self->table);
     PyMem_RawFree(self->filled);
+    PyMem_RawFree(self->mod52);
+    PyMem_RawFree(self->one52);
+    PyMem_RawFree(self->bases52);
+    free(self->table52);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* T (an mpz below the modulus of n limbs) as L limbs of 52 bits. */
+static void
+mpz_to52(uint64_t *out, int L, const mpz_t T, mp_size_t n)
+{
+    uint64_t tmp[2 * RF_MAX_L52];
+    memset(tmp, 0, sizeof(tmp));
+    mpz_export(tmp, NULL, -1, sizeof(uint64_t), 0, 0, T);
+    rf_to52(out, L, tmp, (int)n);
+}
+
+/* The IFMA form of a table: modulus, 1 and the row bases b^(2^(window*i)) times
+ * R = 2^(52L) mod m, computed with mpz (a few hundred products, next to the rows'
+ * millions). */
+static int
+table_init52(TableObject *self, const mp_limb_t *b)
+{
+    mp_size_t n = self->n;
+    int L = self->L;
+    size_t entries = (size_t)self->rows << self->window;
+    self->k0 = self->minv & RF_MASK52;
+    self->mod52 = PyMem_RawCalloc(L, sizeof(uint64_t));
+    self->one52 = PyMem_RawCalloc(L, sizeof(uint64_t));
+    self->bases52 = PyMem_RawCalloc((size_t)self->rows * L, sizeof(uint64_t));
+    if (posix_memalign((void **)&self->table52, 64, entries * L * sizeof(uint64_t)) != 0)
+        self->table52 = NULL;
+    if (!self->mod52 || !self->one52 || !self->bases52 || !self->table52) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    rf_to52(self->mod52, L, self->mod, (int)n);
+    mpz_t M, X, T;
+    mpz_inits(M, X, T, NULL);
+    mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, self->mod);
+    mpz_import(X, n, -1, sizeof(mp_limb_t), 0, 0, b);
+    mpz_set_ui(T, 1);
+    mpz_mul_2exp(T, T, 52 * (mp_bitcnt_t)L);
+    mpz_mod(T, T, M);
+    mpz_to52(self->one52, L, T, n);
+    for (int i = 0; i < self->rows; i++) {
+        mpz_mul_2exp(T, X, 52 * (mp_bitcnt_t)L);
+        mpz_mod(T, T, M);
+        mpz_to52(self->bases52 + (size_t)i * L, L, T, n);
+        for (int k = 0; k < self->window; k++) {
+            mpz_mul(X, X, X);
+            mpz_mod(X, X, M);
+        }
+    }
+    mpz_clears(M, X, T, NULL);
+    return 0;
 }
 
 static int
 Table_init(TableObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"modulus", "base", "window", "rows", NULL};
+    static char *kwlist[] = {"modulus", "base", "window", "rows", "ifma", NULL};
     Py_buffer mod_buf, base_buf;
-    int window, rows;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*ii", kwlist, &mod_buf, &base_buf, &window, &rows))
+    int window, rows, ifma = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*y*ii|i", kwlist, &mod_buf, &base_buf, &window, &rows, &ifma))
         return -1;
     int ok = -1;
-    if (self->table != NULL) {
+    mp_limb_t *b = NULL, *t = NULL;
+    if (self->mod != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Table is already initialised");
         goto done;
     }
@@ -157,13 +232,23 @@ Table_init(TableObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "base must be reduced modulo the modulus");
         goto done;
     }
-    size_t entries = (size_t)rows << window;
+    /* 52-bit limbs with 4m < 2^(52L); beyond RF_MAX_L52 limbs only GMP's path. */
+    int top = 7;
+    while (top > 0 && !(mb[mod_buf.len - 1] >> top))
+        top--;
+    int L = (int)((8 * (mod_buf.len - 1) + top + 1 + 2 + 51) / 52);
+    int fits = L <= RF_MAX_L52 && rf_ifma_supported();
+    if (ifma > 0 && !fits) {
+        PyErr_SetString(PyExc_ValueError, "ifma=1 needs a CPU with AVX-512 IFMA and a modulus of at most 4,100 bits");
+        goto done;
+    }
+    self->ifma = ifma < 0 ? fits : ifma;
+    self->L = L;
     self->mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
-    self->one = PyMem_RawCalloc(n, sizeof(mp_limb_t));
-    self->bases = PyMem_RawCalloc((size_t)rows * n, sizeof(mp_limb_t));
-    self->table = PyMem_RawMalloc(entries * n * sizeof(mp_limb_t));
     self->filled = PyMem_RawCalloc(rows, 1);
-    if (!self->mod || !self->one || !self->bases || !self->table || !self->filled) {
+    b = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    t = PyMem_RawMalloc(2 * n * sizeof(mp_limb_t));
+    if (!self->mod || !self->filled || !b || !t) {
         PyErr_NoMemory();
         goto done;
     }
@@ -175,19 +260,22 @@ Table_init(TableObject *self, PyObject *args, PyObject *kwds)
     for (int k = 0; k < 7; k++)
         inv *= 2 - self->mod[0] * inv;
     self->minv = -inv;
-    mp_limb_t *b = PyMem_RawCalloc(n, sizeof(mp_limb_t));
-    mp_limb_t *t = PyMem_RawMalloc(2 * n * sizeof(mp_limb_t));
-    if (!b || !t) {
-        PyMem_RawFree(b);
-        PyMem_RawFree(t);
-        PyErr_NoMemory();
-        goto done;
-    }
     limbs_from_bytes(b, n, base_buf.buf, base_buf.len);
     if (mpn_cmp(b, self->mod, n) >= 0) {
-        PyMem_RawFree(b);
-        PyMem_RawFree(t);
         PyErr_SetString(PyExc_ValueError, "base must be reduced modulo the modulus");
+        goto done;
+    }
+    if (self->ifma) {
+        ok = table_init52(self, b);
+        self->ready = ok == 0;
+        goto done;
+    }
+    size_t entries = (size_t)rows << window;
+    self->one = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    self->bases = PyMem_RawCalloc((size_t)rows * n, sizeof(mp_limb_t));
+    self->table = PyMem_RawMalloc(entries * n * sizeof(mp_limb_t));
+    if (!self->one || !self->bases || !self->table) {
+        PyErr_NoMemory();
         goto done;
     }
     shifted_mod(self->bases, b, 64 * n, self->mod, n);
@@ -199,14 +287,138 @@ Table_init(TableObject *self, PyObject *args, PyObject *kwds)
         for (int s = 0; s < window; s++)
             mont_mul(cur, cur, cur, t, self->mod, n, self->minv);
     }
+    ok = 0;
+    self->ready = 1;
+done:
     PyMem_RawFree(b);
     PyMem_RawFree(t);
-    ok = 0;
-done:
     PyBuffer_Release(&mod_buf);
     PyBuffer_Release(&base_buf);
     return ok;
 }
+
+#if RF_IFMA_BUILT
+/* Rows start..stop-1 of an IFMA table, eight rows at a time (one per lane): entry d of
+ * a row is entry d-1 times the row's base. Releases the GIL. */
+static int
+fill52(TableObject *self, int start, int stop)
+{
+    int L = self->L;
+    size_t width = (size_t)1 << self->window;
+    uint64_t *A = NULL, *B = NULL;
+    if (posix_memalign((void **)&A, 64, 64 * (size_t)L) || posix_memalign((void **)&B, 64, 64 * (size_t)L)) {
+        free(A);
+        return -1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (int g0 = start; g0 < stop; g0 += 8) {
+        int lanes = stop - g0 < 8 ? stop - g0 : 8;
+        for (int k = 0; k < 8; k++) {
+            const uint64_t *base = self->bases52 + (size_t)(g0 + (k < lanes ? k : lanes - 1)) * L;
+            for (int l = 0; l < L; l++)
+                B[8 * l + k] = base[l];
+        }
+        memcpy(A, B, 64 * (size_t)L);
+        for (int k = 0; k < lanes; k++) {
+            uint64_t *row = self->table52 + (size_t)(g0 + k) * width * L;
+            memcpy(row, self->one52, L * sizeof(uint64_t));
+            memcpy(row + L, self->bases52 + (size_t)(g0 + k) * L, L * sizeof(uint64_t));
+        }
+        for (size_t d = 2; d < width; d++) {
+            rf_amm8(A, A, B, self->mod52, self->k0, L);
+            for (int k = 0; k < lanes; k++) {
+                uint64_t *dst = self->table52 + ((size_t)(g0 + k) * width + d) * L;
+                for (int l = 0; l < L; l++)
+                    dst[l] = A[8 * l + k];
+            }
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(A);
+    free(B);
+    return 0;
+}
+
+/* Table.products on an IFMA table: randomizers eight at a time (one per lane), row by
+ * row over the whole batch so that a row (2^window entries) stays in cache while the
+ * batch reads it. Writes count residues of n limbs, little-endian, to dst. */
+static int
+products52(TableObject *self, const uint16_t *digits, Py_ssize_t count, unsigned char *dst)
+{
+    int L = self->L;
+    mp_size_t n = self->n;
+    size_t width = (size_t)1 << self->window;
+    Py_ssize_t groups = (count + 7) / 8;
+    if (groups == 0)
+        return 0;
+    uint64_t *acc = NULL, *B = NULL;
+    if (posix_memalign((void **)&acc, 64, (size_t)groups * 64 * L) || posix_memalign((void **)&B, 64, 64 * (size_t)L)) {
+        free(acc);
+        return -1;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    int64_t idx[8];
+    for (int i = 0; i < self->rows; i++) {
+        const uint16_t *d = digits + (size_t)i * count;
+        const uint64_t *row = self->table52 + (size_t)i * width * L;
+        for (Py_ssize_t g = 0; g < groups; g++) {
+            for (int k = 0; k < 8; k++) {
+                Py_ssize_t at = 8 * g + k < count ? 8 * g + k : count - 1;
+                idx[k] = (int64_t)d[at] * L;
+            }
+            if (g + 1 < groups) { /* the next group's entries, while this one multiplies */
+                for (int k = 0; k < 8; k++) {
+                    Py_ssize_t at = 8 * (g + 1) + k < count ? 8 * (g + 1) + k : count - 1;
+                    const char *e = (const char *)(row + (size_t)d[at] * L);
+                    for (int off = 0; off < 8 * L; off += 64)
+                        __builtin_prefetch(e + off);
+                }
+            }
+            uint64_t *a = acc + (size_t)g * 8 * L;
+            if (i == 0) {
+                rf_gather8(a, row, idx, L);
+            } else {
+                rf_gather8(B, row, idx, L);
+                rf_amm8(a, a, B, self->mod52, self->k0, L);
+            }
+        }
+    }
+    /* Leave Montgomery form (a product with plain 1 gives a value <= m), then reduce. */
+    memset(B, 0, 64 * (size_t)L);
+    for (int k = 0; k < 8; k++)
+        B[k] = 1;
+    uint64_t lane[RF_MAX_L52];
+    mp_limb_t out[2 * RF_MAX_L52];
+    for (Py_ssize_t g = 0; g < groups; g++) {
+        uint64_t *a = acc + (size_t)g * 8 * L;
+        rf_amm8(a, a, B, self->mod52, self->k0, L);
+        for (int k = 0; k < 8 && 8 * g + k < count; k++) {
+            for (int l = 0; l < L; l++)
+                lane[l] = a[8 * l + k];
+            rf_from52((uint64_t *)out, (int)n, lane, L);
+            if (mpn_cmp(out, self->mod, n) >= 0)
+                mpn_sub_n(out, out, self->mod, n);
+            limbs_to_bytes(dst + (size_t)(8 * g + k) * n * 8, out, n);
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(acc);
+    free(B);
+    return 0;
+}
+#else
+static int
+fill52(TableObject *self, int start, int stop)
+{
+    return -1; /* unreachable: ifma is never set without RF_IFMA_BUILT */
+}
+
+static int
+products52(TableObject *self, const uint16_t *digits, Py_ssize_t count, unsigned char *dst)
+{
+    return -1;
+}
+#endif
 
 static PyObject *
 Table_fill(TableObject *self, PyObject *args)
@@ -214,12 +426,19 @@ Table_fill(TableObject *self, PyObject *args)
     int start, stop;
     if (!PyArg_ParseTuple(args, "ii", &start, &stop))
         return NULL;
-    if (self->table == NULL || start < 0 || stop > self->rows || start > stop) {
+    if (!self->ready || start < 0 || stop > self->rows || start > stop) {
         PyErr_SetString(PyExc_ValueError, "fill(start, stop) needs 0 <= start <= stop <= rows of an initialised table");
         return NULL;
     }
     mp_size_t n = self->n;
     size_t width = (size_t)1 << self->window;
+    if (self->ifma) {
+        if (fill52(self, start, stop) < 0)
+            return PyErr_NoMemory();
+        for (int i = start; i < stop; i++)
+            self->filled[i] = 1;
+        Py_RETURN_NONE;
+    }
     mp_limb_t *t = PyMem_RawMalloc(2 * n * sizeof(mp_limb_t));
     if (!t)
         return PyErr_NoMemory();
@@ -249,7 +468,7 @@ Table_products(TableObject *self, PyObject *args)
     PyObject *out = NULL;
     mp_limb_t *acc = NULL, *t = NULL;
     int *order = NULL, *slots = NULL;
-    if (self->table == NULL) {
+    if (!self->ready) {
         PyErr_SetString(PyExc_ValueError, "uninitialised table");
         goto done;
     }
@@ -272,6 +491,14 @@ Table_products(TableObject *self, PyObject *args)
         }
     }
     mp_size_t n = self->n;
+    if (self->ifma) {
+        out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * n * sizeof(mp_limb_t)));
+        if (out && products52(self, digits, count, (unsigned char *)PyBytes_AS_STRING(out)) < 0) {
+            Py_CLEAR(out);
+            PyErr_NoMemory();
+        }
+        goto done;
+    }
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * n * sizeof(mp_limb_t)));
     acc = PyMem_RawMalloc((size_t)(count ? count : 1) * n * sizeof(mp_limb_t));
     t = PyMem_RawMalloc(2 * n * sizeof(mp_limb_t));
@@ -349,12 +576,16 @@ Table_get_rows(TableObject *self, void *closure)
     return PyLong_FromLong(self->rows);
 }
 
-static void
-limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
+static PyObject *
+Table_get_ifma(TableObject *self, void *closure)
 {
-    for (mp_size_t l = 0; l < n; l++)
-        for (int b = 0; b < 8; b++)
-            dst[l * 8 + b] = (unsigned char)(a[l] >> (8 * b));
+    return PyBool_FromLong(self->ifma);
+}
+
+static PyObject *
+ifma_supported(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyBool_FromLong(rf_ifma_supported());
 }
 
 static PyObject *
@@ -509,6 +740,8 @@ done:
 }
 
 static PyMethodDef module_methods[] = {
+    {"ifma_supported", (PyCFunction)ifma_supported, METH_NOARGS,
+     "ifma_supported() -> bool: this build and CPU can run the AVX-512 IFMA products."},
     {"planes", (PyCFunction)planes, METH_VARARGS,
      "planes(modulus, bases, exponents, rows, cols, g) -> bytes: cols products prod_i bases[i]^exps[i][j] "
      "and then prod_i bases[i], each little-endian at the modulus' width (releases the GIL)."},
@@ -528,6 +761,7 @@ static PyGetSetDef Table_getset[] = {
     {"limbs", (getter)Table_get_limbs, NULL, "64-bit limbs per residue", NULL},
     {"window", (getter)Table_get_window, NULL, "bits per digit", NULL},
     {"rows", (getter)Table_get_rows, NULL, "digits per exponent", NULL},
+    {"ifma", (getter)Table_get_ifma, NULL, "whether the products run on AVX-512 IFMA (see _ifma.h)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -33,9 +33,10 @@ from riskfed.errors import InvalidCiphertextError, ProtocolError, format_rows
 
 mpz = gmpy2.mpz
 
-# Table memory per key and process is windows * 2^window * |n^2| bytes: 13-bit windows
-# give 79 multiplications per encryption for ≈ 360 MB at 2048 bits (12 bits: 86 for
-# ≈ 190 MB; 11 bits: 94 for ≈ 100 MB). The table costs windows * 2^window multiplications
+# Table memory per key and process is windows * 2^window * entry bytes: at 2048 bits,
+# 13-bit windows give 79 multiplications per encryption for ≈ 360 MB through gmpy2,
+# 330 MB in the C table's 64-bit limbs and 410 MB in its 52-bit IFMA limbs (12 bits: 86
+# multiplications for about half). The table costs windows * 2^window multiplications
 # to build, so small workloads get smaller windows (see choose_window).
 _TABLE_BUDGET_BYTES = 400 * 2**20
 _MIN_PARALLEL_ITEMS = 256
@@ -57,24 +58,31 @@ def randomness_bits(public_key: PublicKey) -> int:
     return (public_key.key_bits + 1) // 2
 
 
+def _entry_bytes(public_key: PublicKey, tables: int) -> int:
+    """Bytes per table entry: one table modulo ``n^2``, or two modulo ``p^2`` and ``q^2``."""
+    bits = public_key.n_squared.bit_length() if tables == 1 else public_key.key_bits
+    if native_kernels.ENABLED:
+        return native_kernels.table_entry_bytes(bits)
+    return (bits + 7) // 8 + 48  # plus a gmpy2 object's header and the allocator's share
+
+
 def choose_window(
     public_key: PublicKey,
     workload: int | None = None,
     budget_bytes: int = _TABLE_BUDGET_BYTES,
     *,
-    entry_bytes: int | None = None,
+    tables: int = 1,
 ) -> int:
     """Fixed-base window (bits) for a process that will encrypt ``workload`` values.
 
     Minimises build plus use, ``windows * 2^window + workload * windows`` modular
-    multiplications, among windows whose table fits ``budget_bytes``; ``None`` means a
+    multiplications, among windows whose ``tables`` tables (1: modulo ``n^2``; 2: the key
+    holder's modulo ``p^2`` and ``q^2``) fit ``budget_bytes``; ``None`` means a
     long-running workload (the largest window that fits). A process that already holds a
     table for the key keeps using it (see :func:`encrypt`).
     """
     r_bits = randomness_bits(public_key)
-    # Table entries are ciphertext-sized (or, with entry_bytes, the total size of the
-    # entries for one digit across tables), plus gmpy2 object and allocator overhead.
-    width = (entry_bytes or public_key.ciphertext_bytes) + 48 * (1 if entry_bytes is None else 2)
+    width = tables * _entry_bytes(public_key, tables)
     best, best_cost = 4, None
     for window in range(4, 17):
         windows = -(-r_bits // window)
@@ -86,7 +94,7 @@ def choose_window(
     return best
 
 
-_TABLE_CACHE: dict[tuple[int, int, int, bool], _FixedBase] = {}
+_TABLE_CACHE: dict[tuple[int, int, int, str], _FixedBase] = {}
 
 
 def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
@@ -97,7 +105,7 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
     this modulus size, and a tenth less memory.
     """
     use_c = native_kernels.ENABLED
-    key = (int(n), int(h_s), int(window), use_c)
+    key = (int(n), int(h_s), int(window), native_kernels.mode())
     table = _TABLE_CACHE.get(key)
     if table is not None:
         return table
@@ -118,7 +126,7 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
 
 def cached_window(n: int, h_s: int) -> int | None:
     """Largest window of a table this process already holds for the key, if any."""
-    windows = [k[2] for k in _TABLE_CACHE if k[:2] == (int(n), int(h_s)) and k[3] == native_kernels.ENABLED]
+    windows = [k[2] for k in _TABLE_CACHE if k[:2] == (int(n), int(h_s)) and k[3] == native_kernels.mode()]
     return max(windows) if windows else None
 
 
@@ -221,7 +229,7 @@ def _crt_tables(p: int, q: int, h_s: int, window: int, *, threads: int = 1) -> t
     build it.
     """
     native = native_kernels.ENABLED
-    key = (int(p) * int(q), int(h_s), int(window), native)
+    key = (int(p) * int(q), int(h_s), int(window), native_kernels.mode())
     with _CRT_LOCK:
         cached = _CRT_CACHE.get(key)
         if cached is not None:
@@ -252,7 +260,9 @@ def _python_table(modulus, h_s: int, window: int, count: int) -> tuple:
 def _native_table(modulus, base, window: int, count: int, threads: int):
     """The C kernel's table of ``base`` modulo ``modulus``; ``threads`` threads fill it."""
     width = (modulus.bit_length() + 7) // 8
-    table = native_kernels.kernels.Table(int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count)
+    table = native_kernels.kernels.Table(
+        int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count, ifma=int(native_kernels.IFMA)
+    )
     if threads <= 1:
         table.fill(0, count)
         return table
@@ -297,7 +307,7 @@ def crt_randomizers(p: int, q: int, h_s: int, count: int, window: int, *, thread
 
 def crt_window(public_key: PublicKey, workload: int | None = None) -> int:
     """Window for :func:`crt_randomizers`: two tables of half-width entries."""
-    return choose_window(public_key, workload, budget_bytes=_TABLE_BUDGET_BYTES, entry_bytes=public_key.ciphertext_bytes)
+    return choose_window(public_key, workload, tables=2)
 
 
 def encrypt_with(public_key: PublicKey, values: Sequence[int] | np.ndarray, randomizers: Sequence) -> list:

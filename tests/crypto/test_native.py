@@ -1,5 +1,7 @@
 """The optional C kernel for the key holder's randomizers (riskfed/crypto/_native.c):
-exact agreement with gmpy2, input checks, thread sharing and the gmpy2 fallback."""
+exact agreement with gmpy2, input checks, thread sharing and the gmpy2 fallback; on CPUs
+with AVX-512 IFMA, exact agreement of the IFMA tables (riskfed/crypto/_ifma.h) with
+GMP's."""
 
 from __future__ import annotations
 
@@ -26,11 +28,14 @@ def le(x, width: int) -> bytes:
     return int(x).to_bytes(width, "little")
 
 
-def table_for(modulus, base, window: int, rows: int):
+def table_for(modulus, base, window: int, rows: int, **kw):
     width = (int(modulus).bit_length() + 7) // 8
-    t = kernels.Table(le(modulus, width), le(base % modulus, width), window, rows)
+    t = kernels.Table(le(modulus, width), le(base % modulus, width), window, rows, **kw)
     t.fill(0, rows)
     return t
+
+
+needs_ifma = pytest.mark.skipif(not kernels.ifma_supported(), reason="this CPU has no AVX-512 IFMA")
 
 
 def exponent(digits: np.ndarray, k: int, window: int) -> int:
@@ -152,3 +157,52 @@ def test_party_randomizers_agree_between_c_and_gmpy2_tables(keypair, monkeypatch
     monkeypatch.undo()
     values = list(range(-20, 20))
     assert decrypt(sk, paillier.encrypt(pk, values, window=window)) == values
+
+
+@needs_ifma
+@settings(max_examples=30, deadline=None)
+@given(
+    window=st.integers(1, 8),
+    rows=st.integers(1, 20),
+    count=st.integers(0, 30),
+    square=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_ifma_tables_give_gmps_products(keypair, window, rows, count, square, seed):
+    """Eight lanes at a time, partial last groups, rows filled in two calls (lanes past
+    the stop), modulo p^2 and n^2: exactly GMP's products, which equal powmod."""
+    pk, sk = keypair
+    modulus = pk.n_squared if square else gmpy2.mpz(sk.phe.p) ** 2
+    width = (int(modulus).bit_length() + 7) // 8
+    tables = {}
+    for ifma in (0, 1):
+        t = kernels.Table(le(modulus, width), le(pk.h_s % modulus, width), window, rows, ifma=ifma)
+        assert t.ifma == bool(ifma)
+        t.fill(0, rows // 3)
+        t.fill(rows // 3, rows)
+        tables[ifma] = t
+    digits = np.random.default_rng(seed).integers(0, 1 << window, size=(rows, count)).astype("<u2")
+    if count > 1:
+        digits[:, 1] = (1 << window) - 1  # the largest entry of every row
+    got = tables[1].products(digits.tobytes(), count)
+    assert got == tables[0].products(digits.tobytes(), count)
+    size = tables[1].limbs * 8
+    for k in range(count):
+        assert int.from_bytes(got[k * size : (k + 1) * size], "little") == gmpy2.powmod(pk.h_s, exponent(digits, k, window), modulus)
+
+
+@needs_ifma
+def test_ifma_is_the_default_where_the_cpu_has_it(keypair, monkeypatch):
+    pk, sk = keypair
+    assert table_for(gmpy2.mpz(sk.phe.p) ** 2, pk.h_s, 3, 2).ifma
+    assert native.mode() == ("ifma" if native.IFMA else "mpn" if native.ENABLED else "gmpy2")
+    digits = fixed_digits(monkeypatch, pk, 6, 20, seed=3)
+    made = {}
+    for ifma in (True, False):
+        monkeypatch.setattr(native, "IFMA", ifma)
+        made[ifma] = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 20, 6)
+        table = paillier.fixed_base_table(pk.n, pk.h_s, 6)
+        assert table.tables.ifma == ifma
+        made[ifma].extend(paillier._randomizers(table, 20))
+    assert made[True] == made[False]
+    assert made[True][20] == gmpy2.powmod(pk.h_s, exponent(digits, 0, 6), pk.n_squared)
