@@ -117,6 +117,17 @@ limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
             dst[l * 8 + b] = (unsigned char)(a[l] >> (8 * b));
 }
 
+/* Whether the little-endian residue of n limbs at src is not below m. */
+static int
+memcmp_limbs_ge(const unsigned char *src, const mp_limb_t *m, mp_size_t n)
+{
+    mp_limb_t x[2 * 80];
+    if (n > 2 * 80)
+        return 1;
+    limbs_from_bytes(x, n, src, (Py_ssize_t)(n * 8));
+    return mpn_cmp(x, m, n) >= 0;
+}
+
 /* x * 2^shift mod m as n limbs, via mpz (x given as n limbs; NULL stands for 1):
  * x * R mod m enters Montgomery form, R^2 mod m (x = 1, shift 128n) does it by one product. */
 static void
@@ -739,7 +750,196 @@ done:
     return out;
 }
 
+#if RF_IFMA_BUILT
+/* Lane k of the vertical x = the residue of n limbs at src (52-bit limbs, L of them). */
+static void
+put_lane(uint64_t *x, int k, const unsigned char *src, mp_size_t n, int L)
+{
+    uint64_t limbs[2 * RF_MAX_L52], lane[RF_MAX_L52];
+    limbs_from_bytes((mp_limb_t *)limbs, n, src, (Py_ssize_t)(n * 8));
+    rf_to52(lane, L, limbs, (int)n);
+    for (int l = 0; l < L; l++)
+        x[8 * l + k] = lane[l];
+}
+
+/* The reduced residue of lane k of x (a value below 2m) as n limbs, little-endian. */
+static void
+take_lane(unsigned char *dst, const uint64_t *x, int k, const mp_limb_t *mod, mp_size_t n, int L)
+{
+    uint64_t lane[RF_MAX_L52];
+    mp_limb_t out[2 * RF_MAX_L52];
+    for (int l = 0; l < L; l++)
+        lane[l] = x[8 * l + k];
+    rf_from52((uint64_t *)out, (int)n, lane, L);
+    if (mpn_cmp(out, mod, n) >= 0)
+        mpn_sub_n(out, out, mod, n);
+    limbs_to_bytes(dst, out, n);
+}
+
+static uint64_t *
+vectors(int count, int L)
+{
+    uint64_t *p = NULL;
+    if (posix_memalign((void **)&p, 64, (size_t)count * 64 * L) != 0)
+        return NULL;
+    return p;
+}
+#endif
+
+/* affine(modulus, fresh, u, v, s, t, rows): fresh_i * u_i^s_i * v_i^t_i mod m for each
+ * row (v and t may be empty: one term), with short non-negative exponents, on AVX-512
+ * IFMA eight rows at a time: the two powers share their squarings (Shamir's trick).
+ * This is the bank's residual, riskfed.crypto.paillier.affine. */
+static PyObject *
+affine(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer mod_buf, fresh_buf, u_buf, v_buf, s_buf, t_buf;
+    Py_ssize_t rows;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*n", &mod_buf, &fresh_buf, &u_buf, &v_buf, &s_buf, &t_buf, &rows))
+        return NULL;
+    PyObject *out = NULL;
+#if RF_IFMA_BUILT
+    uint64_t *buf = NULL;
+    mp_limb_t *mod = NULL;
+    const unsigned char *mb = mod_buf.buf;
+    if (!rf_ifma_supported()) {
+        PyErr_SetString(PyExc_ValueError, "affine needs a CPU with AVX-512 IFMA");
+        goto done;
+    }
+    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
+        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
+        goto done;
+    }
+    mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
+    size_t width = (size_t)n * 8;
+    int L = (int)((8 * mod_buf.len + 2 + 51) / 52);
+    int two = v_buf.len > 0;
+    if (L > RF_MAX_L52 || rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "affine takes moduli of at most 4,100 bits and rows >= 0");
+        goto done;
+    }
+    if (fresh_buf.len != (Py_ssize_t)(rows * width) || u_buf.len != (Py_ssize_t)(rows * width) ||
+        (two && v_buf.len != (Py_ssize_t)(rows * width)) || s_buf.len != rows * 8 ||
+        t_buf.len != (two ? rows * 8 : 0)) {
+        PyErr_SetString(PyExc_ValueError, "affine needs rows residues of the modulus' width per vector and rows int64 exponents per term");
+        goto done;
+    }
+    const int64_t *se = s_buf.buf, *te = t_buf.buf;
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        if (se[i] < 0 || (two && te[i] < 0)) {
+            PyErr_SetString(PyExc_ValueError, "affine needs non-negative exponents");
+            goto done;
+        }
+    }
+    mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    buf = vectors(10, L);
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rows * width));
+    if (!mod || !buf || !out) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+        goto done;
+    }
+    limbs_from_bytes(mod, n, mb, mod_buf.len);
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        const unsigned char *vecs[3] = {(const unsigned char *)fresh_buf.buf, (const unsigned char *)u_buf.buf,
+                                        two ? (const unsigned char *)v_buf.buf : NULL};
+        for (int k = 0; k < 3; k++) {
+            if (vecs[k] && memcmp_limbs_ge(vecs[k] + i * width, mod, n)) {
+                Py_CLEAR(out);
+                PyErr_SetString(PyExc_ValueError, "affine needs residues reduced modulo the modulus");
+                goto done;
+            }
+        }
+    }
+    uint64_t *N = buf, *one = buf + 8 * L, *r2 = buf + 16 * L, *U = buf + 24 * L, *V = buf + 32 * L,
+             *UV = buf + 40 * L, *F = buf + 48 * L, *acc = buf + 56 * L, *fresh = buf + 64 * L;
+    uint64_t k0;
+    {
+        mp_limb_t inv = 1;
+        for (int k = 0; k < 7; k++)
+            inv *= 2 - mod[0] * inv;
+        k0 = (-inv) & RF_MASK52;
+        uint64_t lane[RF_MAX_L52];
+        rf_to52(lane, L, mod, (int)n);
+        memcpy(N, lane, L * sizeof(uint64_t));
+        /* R mod m and R^2 mod m, R = 2^(52L), in every lane */
+        mpz_t M, T;
+        mpz_inits(M, T, NULL);
+        mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
+        for (int which = 0; which < 2; which++) {
+            mpz_set_ui(T, 1);
+            mpz_mul_2exp(T, T, (which + 1) * 52 * (mp_bitcnt_t)L);
+            mpz_mod(T, T, M);
+            mpz_to52(lane, L, T, n);
+            uint64_t *dst = which ? r2 : one;
+            for (int l = 0; l < L; l++)
+                for (int k = 0; k < 8; k++)
+                    dst[8 * l + k] = lane[l];
+        }
+        mpz_clears(M, T, NULL);
+    }
+    unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t g0 = 0; g0 < rows; g0 += 8) {
+        int lanes = rows - g0 < 8 ? (int)(rows - g0) : 8;
+        int64_t top = 0;
+        for (int k = 0; k < 8; k++) {
+            Py_ssize_t i = g0 + (k < lanes ? k : lanes - 1);
+            put_lane(fresh, k, (const unsigned char *)fresh_buf.buf + i * width, n, L);
+            put_lane(U, k, (const unsigned char *)u_buf.buf + i * width, n, L);
+            if (two)
+                put_lane(V, k, (const unsigned char *)v_buf.buf + i * width, n, L);
+            top |= se[i] | (two ? te[i] : 0);
+        }
+        rf_amm8(U, U, r2, N, k0, L); /* into Montgomery form */
+        if (two) {
+            rf_amm8(V, V, r2, N, k0, L);
+            rf_amm8(UV, U, V, N, k0, L);
+        }
+        memcpy(acc, one, 64 * (size_t)L);
+        int bits = 0;
+        while (bits < 63 && (top >> bits) != 0)
+            bits++;
+        for (int b = bits - 1; b >= 0; b--) {
+            if (b < bits - 1)
+                rf_amm8(acc, acc, acc, N, k0, L);
+            unsigned ms = 0, mt = 0;
+            for (int k = 0; k < 8; k++) {
+                Py_ssize_t i = g0 + (k < lanes ? k : lanes - 1);
+                ms |= (unsigned)((se[i] >> b) & 1) << k;
+                if (two)
+                    mt |= (unsigned)((te[i] >> b) & 1) << k;
+            }
+            if (ms | mt) {
+                rf_select8(F, one, U, two ? V : one, two ? UV : U, ms, mt, L);
+                rf_amm8(acc, acc, F, N, k0, L);
+            }
+        }
+        /* times the plain fresh encryption: leaves Montgomery form in the same product */
+        rf_amm8(acc, acc, fresh, N, k0, L);
+        for (int k = 0; k < lanes; k++)
+            take_lane(dst + (size_t)(g0 + k) * width, acc, k, mod, n, L);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    free(buf);
+    PyMem_RawFree(mod);
+#else
+    PyErr_SetString(PyExc_ValueError, "affine needs a CPU with AVX-512 IFMA");
+#endif
+    PyBuffer_Release(&mod_buf);
+    PyBuffer_Release(&fresh_buf);
+    PyBuffer_Release(&u_buf);
+    PyBuffer_Release(&v_buf);
+    PyBuffer_Release(&s_buf);
+    PyBuffer_Release(&t_buf);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
+    {"affine", (PyCFunction)affine, METH_VARARGS,
+     "affine(modulus, fresh, u, v, s, t, rows) -> bytes: fresh_i * u_i^s_i * v_i^t_i mod m per row "
+     "(v, t empty for one term; AVX-512 IFMA only; releases the GIL)."},
     {"ifma_supported", (PyCFunction)ifma_supported, METH_NOARGS,
      "ifma_supported() -> bool: this build and CPU can run the AVX-512 IFMA products."},
     {"planes", (PyCFunction)planes, METH_VARARGS,

@@ -206,3 +206,55 @@ def test_ifma_is_the_default_where_the_cpu_has_it(keypair, monkeypatch):
         made[ifma].extend(paillier._randomizers(table, 20))
     assert made[True] == made[False]
     assert made[True][20] == gmpy2.powmod(pk.h_s, exponent(digits, 0, 6), pk.n_squared)
+
+
+@needs_ifma
+@settings(max_examples=20, deadline=None)
+@given(
+    rows=st.integers(1, 19),
+    two=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_ifma_affine_gives_the_gmpy2_residuals(keypair, monkeypatch, rows, two, seed):
+    """The bank's residuals Enc(c; ρ)·[[U]]^s·[[V]]^t: with the same randomizers the C
+    kernel returns exactly the gmpy2 path's ciphertexts (negative, zero and long
+    exponents, partial groups of eight, one or two terms)."""
+    pk, sk = keypair
+    rng = np.random.default_rng(seed)
+    u = paillier.encrypt(pk, rng.integers(-1000, 1000, rows).tolist())
+    v = paillier.encrypt(pk, rng.integers(0, 10**6, rows).tolist())
+    s = rng.integers(-2**12, 2**12, rows)
+    t = rng.integers(-300, 300, rows)
+    s[0] = 0
+    if rows > 2:
+        s[1], t[1] = 2**40 + 3, 0
+    c = rng.integers(-2**30, 2**30, rows)
+    randomizers = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, rows, 5)
+    terms = [(u, s), (v, t)] if two else [(u, s)]
+    made = {}
+    for ifma in (True, False):
+        monkeypatch.setattr(native, "IFMA", ifma)
+        made[ifma] = paillier.affine(pk, terms, c, randomizers=randomizers)
+    assert made[True] == made[False]
+    plain_u, plain_v = decrypt(sk, u), decrypt(sk, v)
+    want = [int(c[i]) + int(s[i]) * plain_u[i] + (int(t[i]) * plain_v[i] if two else 0) for i in range(rows)]
+    assert decrypt(sk, made[True]) == want
+
+
+@needs_ifma
+def test_ifma_affine_refuses_bad_input(keypair):
+    pk, _ = keypair
+    n2 = pk.n_squared
+    width = -(-n2.bit_length() // 64) * 8
+    mod = le(n2, (n2.bit_length() + 7) // 8)
+    one = le(5, width)
+    ex = np.array([1], dtype="<i8").tobytes()
+    assert int.from_bytes(kernels.affine(mod, one, one, b"", ex, b"", 1), "little") == 25
+    with pytest.raises(ValueError, match="odd"):
+        kernels.affine(le(n2 + 1, len(mod)), one, one, b"", ex, b"", 1)
+    with pytest.raises(ValueError, match="width"):
+        kernels.affine(mod, one, one, b"", ex, b"", 2)
+    with pytest.raises(ValueError, match="non-negative"):
+        kernels.affine(mod, one, one, b"", np.array([-1], dtype="<i8").tobytes(), b"", 1)
+    with pytest.raises(ValueError, match="reduced"):
+        kernels.affine(mod, le(n2, width), one, b"", ex, b"", 1)
