@@ -42,11 +42,12 @@ rf_ifma_supported(void)
  * high halves, taken from the same loaded operands, start column i+1. Two accumulators
  * per column hide the multiply-adds' latency; this runs at about 80 % of the machine's
  * multiply-add throughput. */
-RF_IFMA_TARGET static void
-rf_amm8(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *N, uint64_t k0, int L)
+RF_IFMA_TARGET static inline __attribute__((always_inline)) void
+rf_amm8_impl(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *N, uint64_t k0, int L, const int one_b)
 {
     __m512i m[RF_MAX_L52];
     const __m512i *A = (const __m512i *)a, *B = (const __m512i *)b;
+#define RF_LOAD_B(at) (one_b ? _mm512_set1_epi64((long long)b[at]) : _mm512_load_si512(B + (at)))
     __m512i *Rv = (__m512i *)r;
     const __m512i mask = _mm512_set1_epi64((long long)RF_MASK52);
     const __m512i vk0 = _mm512_set1_epi64((long long)k0);
@@ -58,15 +59,15 @@ rf_amm8(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *N, ui
         int mto = i >= L ? to : i - 1; /* m_i is made in this column */
         int j;
         for (j = from; j + 1 <= to; j += 2) {
-            __m512i x0 = _mm512_load_si512(A + j), y0 = _mm512_load_si512(B + i - j);
-            __m512i x1 = _mm512_load_si512(A + j + 1), y1 = _mm512_load_si512(B + i - j - 1);
+            __m512i x0 = _mm512_load_si512(A + j), y0 = RF_LOAD_B(i - j);
+            __m512i x1 = _mm512_load_si512(A + j + 1), y1 = RF_LOAD_B(i - j - 1);
             c0 = _mm512_madd52lo_epu64(c0, x0, y0);
             n0 = _mm512_madd52hi_epu64(n0, x0, y0);
             c1 = _mm512_madd52lo_epu64(c1, x1, y1);
             n1 = _mm512_madd52hi_epu64(n1, x1, y1);
         }
         if (j <= to) {
-            __m512i x0 = _mm512_load_si512(A + j), y0 = _mm512_load_si512(B + i - j);
+            __m512i x0 = _mm512_load_si512(A + j), y0 = RF_LOAD_B(i - j);
             c0 = _mm512_madd52lo_epu64(c0, x0, y0);
             n0 = _mm512_madd52hi_epu64(n0, x0, y0);
         }
@@ -99,6 +100,38 @@ rf_amm8(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *N, ui
     }
     /* The top column holds only high halves and the carry: below 2^52, since r < 2N. */
     _mm512_store_si512(Rv + L - 1, _mm512_add_epi64(_mm512_add_epi64(carry, hi0), hi1));
+#undef RF_LOAD_B
+}
+
+RF_IFMA_TARGET static void
+rf_amm8(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *N, uint64_t k0, int L)
+{
+    rf_amm8_impl(r, a, b, N, k0, L, 0);
+}
+
+/* The same with one factor b (L plain limbs) shared by all eight lanes. */
+RF_IFMA_TARGET static void
+rf_amm8_1(uint64_t *r, const uint64_t *a, const uint64_t *b, const uint64_t *N, uint64_t k0, int L)
+{
+    rf_amm8_impl(r, a, b, N, k0, L, 1);
+}
+
+/* x (vertical) <-> slots of a vertical array: lane k's value lives at
+ * base[idx[k] + 8*l] for limb l (idx in 64-bit words). */
+RF_IFMA_TARGET static void
+rf_gather_slots(uint64_t *x, const uint64_t *base, const int64_t *idx, int L)
+{
+    __m512i v = _mm512_loadu_si512((const void *)idx);
+    for (int l = 0; l < L; l++)
+        _mm512_store_si512((__m512i *)(x + 8 * l), _mm512_i64gather_epi64(v, (const void *)(base + 8 * l), 8));
+}
+
+RF_IFMA_TARGET static void
+rf_scatter_slots(uint64_t *base, const uint64_t *x, const int64_t *idx, int L)
+{
+    __m512i v = _mm512_loadu_si512((const void *)idx);
+    for (int l = 0; l < L; l++)
+        _mm512_i64scatter_epi64((void *)(base + 8 * l), v, _mm512_load_si512((const __m512i *)(x + 8 * l)), 8);
 }
 
 /* dst (vertical, L limbs) = the entries at limb offsets idx[0..7] of table. */

@@ -936,7 +936,253 @@ done:
     return out;
 }
 
+/* windows(modulus, bases, exponents, rows, cols, w): prod_i bases[i]^exps[i][j] mod m for
+ * every column j (non-negative int64 exponents), then prod_i bases[i]; on AVX-512 IFMA.
+ * Window buckets (Pippenger) with eight lanes per vector, each lane one (column, digit
+ * position) pair: every row's base is multiplied into one bucket per lane, the buckets of
+ * a lane fold into prod_d B_d^d with a running product, and each column joins its digit
+ * positions with w squarings each. All lanes share the row's base, so a product costs
+ * one gather and one scatter of the lanes' buckets. This is the encrypted gradient
+ * X^T [[e]] of riskfed.crypto.multiexp. */
+static PyObject *
+windows(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer mod_buf, base_buf, exp_buf;
+    Py_ssize_t rows, cols;
+    int w;
+    if (!PyArg_ParseTuple(args, "y*y*y*nni", &mod_buf, &base_buf, &exp_buf, &rows, &cols, &w))
+        return NULL;
+    PyObject *out = NULL;
+#if RF_IFMA_BUILT
+    mp_limb_t *mod = NULL;
+    uint64_t *consts = NULL, *cm = NULL, *buckets = NULL, *items = NULL, *x = NULL, *y = NULL, *tot = NULL;
+    unsigned char *touched = NULL;
+    const unsigned char *mb = mod_buf.buf;
+    if (!rf_ifma_supported()) {
+        PyErr_SetString(PyExc_ValueError, "windows needs a CPU with AVX-512 IFMA");
+        goto done;
+    }
+    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
+        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
+        goto done;
+    }
+    mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
+    size_t width = (size_t)n * 8;
+    int L = (int)((8 * mod_buf.len + 2 + 51) / 52);
+    if (L > RF_MAX_L52 || w < 1 || w > 12 || rows < 0 || cols < 0) {
+        PyErr_SetString(PyExc_ValueError, "windows needs a modulus of at most 4,100 bits, 1 <= w <= 12 and rows, cols >= 0");
+        goto done;
+    }
+    if (base_buf.len != (Py_ssize_t)(rows * width) || exp_buf.len != (Py_ssize_t)(rows * cols * 8)) {
+        PyErr_SetString(PyExc_ValueError, "windows needs rows bases of the modulus' width and rows * cols int64 exponents");
+        goto done;
+    }
+    const int64_t *exps = exp_buf.buf;
+    int64_t top = 0;
+    for (Py_ssize_t k = 0; k < rows * cols; k++) {
+        if (exps[k] < 0) {
+            PyErr_SetString(PyExc_ValueError, "windows needs non-negative exponents");
+            goto done;
+        }
+        top |= exps[k];
+    }
+    mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((cols + 1) * width));
+    if (!mod || !out) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+        goto done;
+    }
+    limbs_from_bytes(mod, n, mb, mod_buf.len);
+    for (Py_ssize_t i = 0; i < rows; i++) {
+        if (memcmp_limbs_ge((const unsigned char *)base_buf.buf + i * width, mod, n)) {
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_ValueError, "windows needs bases reduced modulo the modulus");
+            goto done;
+        }
+    }
+    int bits = 0;
+    while (bits < 63 && (top >> bits) != 0)
+        bits++;
+    int K = bits ? (bits + w - 1) / w : 1;           /* digit positions */
+    Py_ssize_t n_items = cols * K, groups = (n_items + 7) / 8;
+    size_t width_b = (size_t)1 << w;
+    consts = vectors(4, L);                             /* N, one, r2, plain 1 */
+    cm = PyMem_RawMalloc(((size_t)rows + 1) * L * sizeof(uint64_t));
+    if (posix_memalign((void **)&buckets, 64, width_b * 64 * (size_t)L) != 0)
+        buckets = NULL;
+    items = PyMem_RawMalloc(((size_t)n_items + 8) * L * sizeof(uint64_t));
+    x = vectors(1, L);
+    y = vectors(1, L);
+    tot = vectors(1, L);
+    touched = PyMem_RawMalloc(width_b);
+    if (!consts || !cm || !buckets || !items || !x || !y || !tot || !touched) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint64_t *N = consts, *one = consts + 8 * L, *r2 = consts + 16 * L, *plain1 = consts + 24 * L;
+    uint64_t k0;
+    {
+        mp_limb_t inv = 1;
+        for (int k = 0; k < 7; k++)
+            inv *= 2 - mod[0] * inv;
+        k0 = (-inv) & RF_MASK52;
+        rf_to52(N, L, mod, (int)n); /* the first L words: the modulus' plain limbs */
+        uint64_t lane[RF_MAX_L52];
+        mpz_t M, T;
+        mpz_inits(M, T, NULL);
+        mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
+        for (int which = 0; which < 2; which++) {
+            mpz_set_ui(T, 1);
+            mpz_mul_2exp(T, T, (which + 1) * 52 * (mp_bitcnt_t)L);
+            mpz_mod(T, T, M);
+            mpz_to52(lane, L, T, n);
+            uint64_t *dst = which ? r2 : one;
+            for (int l = 0; l < L; l++)
+                for (int k = 0; k < 8; k++)
+                    dst[8 * l + k] = lane[l];
+        }
+        mpz_clears(M, T, NULL);
+        memset(plain1, 0, 64 * (size_t)L);
+        for (int k = 0; k < 8; k++)
+            plain1[k] = 1;
+    }
+    unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    /* Bases into Montgomery form, eight at a time, kept one after another (L limbs each);
+     * their product, lane by lane, in tot. */
+    memcpy(tot, one, 64 * (size_t)L);
+    for (Py_ssize_t g0 = 0; g0 < rows; g0 += 8) {
+        int lanes = rows - g0 < 8 ? (int)(rows - g0) : 8;
+        for (int k = 0; k < 8; k++) {
+            if (k < lanes) {
+                put_lane(x, k, (const unsigned char *)base_buf.buf + (g0 + k) * width, n, L);
+            } else {
+                for (int l = 0; l < L; l++)
+                    x[8 * l + k] = 0;
+                x[k] = 1; /* plain 1: its Montgomery form is the product's neutral element */
+            }
+        }
+        rf_amm8(x, x, r2, N, k0, L);
+        rf_amm8(tot, tot, x, N, k0, L);
+        for (int k = 0; k < lanes; k++)
+            for (int l = 0; l < L; l++)
+                cm[(size_t)(g0 + k) * L + l] = x[8 * l + k];
+    }
+    /* Buckets, eight (column, position) pairs at a time. */
+    int64_t idx[8];
+    Py_ssize_t col[8];
+    int shift[8];
+    for (Py_ssize_t g = 0; g < groups; g++) {
+        for (int k = 0; k < 8; k++) {
+            Py_ssize_t item = 8 * g + k < n_items ? 8 * g + k : n_items - 1;
+            col[k] = item / K;
+            shift[k] = w * (int)(item % K);
+        }
+        for (size_t d = 0; d < width_b; d++)
+            memcpy(buckets + d * 8 * L, one, 64 * (size_t)L);
+        memset(touched, 0, width_b);
+        for (Py_ssize_t i = 0; i < rows; i++) {
+            int any = 0;
+            for (int k = 0; k < 8; k++) {
+                int64_t d = (exps[i * cols + col[k]] >> shift[k]) & (int64_t)(width_b - 1);
+                idx[k] = d * 8 * L + k;
+                touched[d] = 1;
+                any |= d != 0;
+            }
+            if (!any)
+                continue;
+            rf_gather_slots(x, buckets, idx, L);
+            rf_amm8_1(x, x, cm + (size_t)i * L, N, k0, L);
+            rf_scatter_slots(buckets, x, idx, L);
+        }
+        /* prod_d B_d^d = prod_d (B_top ... B_d): a running product from the top bucket */
+        size_t d = width_b - 1;
+        while (d > 0 && !touched[d])
+            d--;
+        memcpy(x, one, 64 * (size_t)L); /* running */
+        memcpy(y, one, 64 * (size_t)L); /* acc */
+        if (d > 0) {
+            memcpy(x, buckets + d * 8 * L, 64 * (size_t)L);
+            memcpy(y, x, 64 * (size_t)L);
+            for (d = d - 1; d > 0; d--) {
+                if (touched[d])
+                    rf_amm8(x, x, buckets + d * 8 * L, N, k0, L);
+                rf_amm8(y, y, x, N, k0, L);
+            }
+        }
+        for (int k = 0; k < 8 && 8 * g + k < n_items; k++)
+            for (int l = 0; l < L; l++)
+                items[(size_t)(8 * g + k) * L + l] = y[8 * l + k];
+    }
+    /* Join each column's positions, eight columns at a time: from the top position,
+     * w squarings then a product. */
+    for (Py_ssize_t c0 = 0; c0 < cols; c0 += 8) {
+        int lanes = cols - c0 < 8 ? (int)(cols - c0) : 8;
+        for (int p = K - 1; p >= 0; p--) {
+            for (int k = 0; k < 8; k++) {
+                Py_ssize_t c = c0 + (k < lanes ? k : lanes - 1);
+                const uint64_t *src = items + (size_t)(c * K + p) * L;
+                for (int l = 0; l < L; l++)
+                    buckets[8 * l + k] = src[l];
+            }
+            if (p == K - 1) {
+                memcpy(x, buckets, 64 * (size_t)L);
+            } else {
+                for (int s = 0; s < w; s++)
+                    rf_amm8(x, x, x, N, k0, L);
+                rf_amm8(x, x, buckets, N, k0, L);
+            }
+        }
+        rf_amm8(x, x, plain1, N, k0, L); /* leave Montgomery form */
+        for (int k = 0; k < lanes; k++)
+            take_lane(dst + (size_t)(c0 + k) * width, x, k, mod, n, L);
+    }
+    /* The product of all bases: join tot's eight lanes. */
+    rf_amm8(tot, tot, plain1, N, k0, L);
+    {
+        mpz_t M, T, V;
+        mpz_inits(M, T, V, NULL);
+        mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
+        mpz_set_ui(T, 1);
+        unsigned char *lane_bytes = dst + (size_t)cols * width;
+        for (int k = 0; k < 8; k++) {
+            take_lane(lane_bytes, tot, k, mod, n, L);
+            mpz_import(V, width, -1, 1, 0, 0, lane_bytes);
+            mpz_mul(T, T, V);
+            mpz_mod(T, T, M);
+        }
+        mp_limb_t res[2 * RF_MAX_L52];
+        memset(res, 0, sizeof(res));
+        mpz_export(res, NULL, -1, sizeof(mp_limb_t), 0, 0, T);
+        limbs_to_bytes(lane_bytes, res, n);
+        mpz_clears(M, T, V, NULL);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_RawFree(mod);
+    free(consts);
+    PyMem_RawFree(cm);
+    free(buckets);
+    PyMem_RawFree(items);
+    free(x);
+    free(y);
+    free(tot);
+    PyMem_RawFree(touched);
+#else
+    PyErr_SetString(PyExc_ValueError, "windows needs a CPU with AVX-512 IFMA");
+#endif
+    PyBuffer_Release(&mod_buf);
+    PyBuffer_Release(&base_buf);
+    PyBuffer_Release(&exp_buf);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
+    {"windows", (PyCFunction)windows, METH_VARARGS,
+     "windows(modulus, bases, exponents, rows, cols, w) -> bytes: cols products prod_i bases[i]^exps[i][j] "
+     "and then prod_i bases[i], each little-endian at the modulus' width (AVX-512 IFMA only; releases the GIL)."},
     {"affine", (PyCFunction)affine, METH_VARARGS,
      "affine(modulus, fresh, u, v, s, t, rows) -> bytes: fresh_i * u_i^s_i * v_i^t_i mod m per row "
      "(v, t empty for one term; AVX-512 IFMA only; releases the GIL)."},

@@ -149,6 +149,7 @@ def test_wide_matrices_take_the_shared_path_and_agree(keypair, monkeypatch):
     used = []
     real = module._planes_share
     monkeypatch.setattr(module, "_planes_share", lambda *a: used.append(a[2]) or real(*a))
+    monkeypatch.setattr(native, "IFMA", False)  # with IFMA, window buckets win (below)
     got = multiexp(pk, cts, matrix, n_jobs=1)
     assert used, "a 200 x 40 Gaussian matrix should use the shared bit-plane method"
     assert decrypt(sk, got) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
@@ -183,3 +184,67 @@ def test_value_buckets_with_either_fold_equal_naive(keypair, data, rows, fold):
     expected = naive(pk, cts, exps.reshape(-1, 1))[0]
     assert _by_values(cts, exps, pk.n_squared, fold_window=fold) == expected
     assert _by_windows(cts, exps, 3, pk.n_squared) == expected
+
+
+needs_ifma = pytest.mark.skipif(not native.IFMA, reason="needs riskfed's C kernels on a CPU with AVX-512 IFMA")
+
+
+@needs_ifma
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), rows=st.integers(1, 40), cols=st.integers(1, 20), w=st.integers(1, 9))
+def test_ifma_window_buckets_equal_naive_product(keypair, data, rows, cols, w):
+    """The C kernel's window buckets, eight (column, position) pairs per vector: ragged
+    groups of eight, zero columns and rows, negative entries, and the shift undone."""
+    from riskfed.crypto.multiexp import _join_shares, _windows_share
+
+    pk, sk = keypair
+    matrix = data.draw(arrays(np.int64, (rows, cols), elements=st.integers(-(2**12), 2**12)))
+    if data.draw(st.booleans()):
+        matrix[:, 0] = 0
+    cts = encrypt(pk, data.draw(st.lists(st.integers(-(2**60), 2**60), min_size=rows, max_size=rows)))
+    low = np.minimum(matrix.min(axis=0), 0)
+    bounds = [0, rows // 2, rows] if rows > 1 else [0, rows]
+    assert _join_shares(_windows_share, cts, matrix, w, pk.n_squared, low, bounds, 1) == naive(pk, cts, matrix)
+
+
+@needs_ifma
+def test_ifma_multiexp_agrees_with_gmpy2_and_splits_rows(keypair, monkeypatch):
+    pk, sk = keypair
+    rng = np.random.default_rng(5)
+    rows, cols = 301, 13
+    matrix = np.rint(rng.normal(scale=300, size=(rows, cols))).astype(np.int64)
+    matrix[:, 2] = np.abs(matrix[:, 2])
+    e = rng.integers(-(2**30), 2**30, size=rows).tolist()
+    cts = encrypt(pk, e)
+    used = []
+    from riskfed.crypto import multiexp as module
+
+    real = module._windows_share
+    monkeypatch.setattr(module, "_windows_share", lambda *a: used.append(a[2]) or real(*a))
+    fast = multiexp(pk, cts, matrix, n_jobs=1)
+    assert used, "13 columns should take the IFMA window buckets"
+    monkeypatch.setattr(native, "IFMA", False)
+    assert multiexp(pk, cts, matrix, n_jobs=1) == fast
+    monkeypatch.undo()
+    assert multiexp(pk, cts, matrix, n_jobs=2) == fast  # rows split across workers
+    assert decrypt(sk, fast) == [int(v) for v in (matrix.T.astype(object) @ np.array(e, dtype=object))]
+
+
+@needs_ifma
+def test_ifma_windows_refuse_bad_input(keypair):
+    pk, _ = keypair
+    n2 = pk.n_squared
+    width = -(-n2.bit_length() // 64) * 8
+    mod = int(n2).to_bytes((n2.bit_length() + 7) // 8, "little")
+    one = (3).to_bytes(width, "little")
+    with pytest.raises(ValueError, match="non-negative"):
+        native.kernels.windows(mod, one, np.array([-1], "<i8").tobytes(), 1, 1, 3)
+    with pytest.raises(ValueError, match="w <= 12"):
+        native.kernels.windows(mod, one, np.array([1], "<i8").tobytes(), 1, 1, 13)
+    with pytest.raises(ValueError, match="rows bases"):
+        native.kernels.windows(mod, one, np.array([1], "<i8").tobytes(), 2, 1, 3)
+    with pytest.raises(ValueError, match="reduced"):
+        native.kernels.windows(mod, int(n2).to_bytes(width, "little"), np.array([1], "<i8").tobytes(), 1, 1, 3)
+    # No rows: every column's product is empty (1), and so is the product of the bases.
+    blob = native.kernels.windows(mod, b"", b"", 0, 2, 3)
+    assert native.residues(blob, width) == [1, 1, 1]
