@@ -332,9 +332,45 @@ def _join_shares(share, cs: Sequence, matrix: np.ndarray, param: int, n2, low: n
         [(cs[a:b], matrix[a:b], param, n2, low) for a, b in zip(bounds[:-1], bounds[1:]) if b > a],
         n_jobs=n_jobs,
     )
+    return _joined(shares, low, n2)
+
+
+def _joined(shares: list, low: np.ndarray, n2) -> list:
+    """Multiply row shares ``(products, Π c_i)`` column by column and undo the shift."""
     columns = [_product([v for v in column if v is not None], n2) for column in zip(*(r for r, _ in shares))]
     totals = [t for _, t in shares if t is not None]
     return _shift_back(columns, low, _product(totals, n2) if totals else None, n2)
+
+
+def multiexp_many(public_key: PublicKey, products: Sequence[tuple[Sequence, np.ndarray]], *, n_jobs: int = 1) -> list[list]:
+    """:func:`multiexp` of several ``(ciphertexts, exponents)`` pairs in one dispatch.
+
+    With the IFMA kernel every pair's rows are cut into shares of similar cost and all
+    shares go to the workers together, so a small product (the bank's one-column loss
+    terms) runs beside a large one (its gradient) instead of after it. Without IFMA
+    each pair is a :func:`multiexp` call.
+    """
+    if not native.IFMA:
+        return [multiexp(public_key, cs, x, n_jobs=n_jobs) for cs, x in products]
+    n2 = public_key.n_squared
+    jobs = effective_jobs(n_jobs)
+    tasks, parts = [], []
+    for cs, x in products:
+        matrix = np.asarray(x, dtype=np.int64)
+        if matrix.ndim != 2 or matrix.shape[0] != len(cs):
+            raise ValueError(f"exponents must have shape ({len(cs)}, F); got {matrix.shape}")
+        cs = list(cs)
+        low = np.minimum(matrix.min(axis=0), 0) if matrix.size else np.zeros(matrix.shape[1], dtype=np.int64)
+        bits = int((matrix - low).max()).bit_length() if matrix.size else 0
+        # Shares of about 1/jobs of the largest product's rows, at least one per product.
+        pieces = max(1, min(jobs, -(-len(cs) * jobs // max(1, max(len(c) for c, _ in products)))))
+        w = _windows_plan(-(-len(cs) // pieces), matrix.shape[1], bits)[0]
+        parts.append((len(tasks), low))
+        bounds = [len(cs) * k // pieces for k in range(pieces + 1)]
+        tasks += [(cs[a:b], matrix[a:b], w, n2, low) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    shares = run_chunks(_windows_share, tasks, n_jobs=n_jobs, threads=True)  # the kernel releases the GIL
+    ends = [start for start, _ in parts[1:]] + [len(tasks)]
+    return [_joined(shares[start:end], low, n2) if end > start else [mpz(1)] * len(low) for (start, low), end in zip(parts, ends)]
 
 
 # The IFMA window buckets need this many columns to beat a single column's value buckets.
@@ -410,11 +446,7 @@ def multiexp(
     if native.IFMA and n_cols >= _IFMA_MIN_COLUMNS and cs:
         # Window buckets on AVX-512 IFMA beat every gmpy2 and GMP method from two columns
         # on (single columns: no faster than value buckets); rows are split as below.
-        low = np.minimum(matrix.min(axis=0), 0)
-        bits = int((matrix - low).max()).bit_length()
-        w = _windows_plan(-(-len(cs) // jobs), n_cols, bits)[0]
-        bounds = [len(cs) * k // jobs for k in range(jobs + 1)]
-        return _join_shares(_windows_share, cs, matrix, w, n2, low, bounds, n_jobs)
+        return multiexp_many(public_key, [(cs, matrix)], n_jobs=n_jobs)[0]
     plans: list = []
     if n_cols >= _SAMPLED_PLANNING_COLUMNS:
         # Many columns: decide between bit planes and buckets on a sample of columns, and

@@ -545,6 +545,7 @@ def affine(
             for a, b in bounds
         ],
         n_jobs=n_jobs,
+        threads=native_kernels.IFMA,  # the IFMA kernel releases the GIL
     )
     return [c for part in parts for c in part]
 

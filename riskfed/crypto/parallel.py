@@ -2,15 +2,18 @@
 
 Kernels call :func:`run_chunks` with a module-level function and one argument tuple per
 chunk. With one chunk the function runs in-process (no serialisation); otherwise joblib
-runs the chunks with whatever backend is active: loky worker processes by default, or a
-Dask cluster inside :func:`dask_backend`. Only public values and the calling party's own
+runs the chunks with whatever backend is active: loky worker processes by default (threads
+for kernels that release the GIL), or a Dask cluster inside :func:`dask_backend`. Only public values and the calling party's own
 data go to workers, and workers belong to that party (its cores or its cluster).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import joblib
@@ -48,11 +51,38 @@ def chunk_bounds(total: int, n_jobs: int | None, min_items: int) -> list[tuple[i
     return bounds
 
 
-def run_chunks(func: Callable[..., Any], arg_tuples: Sequence[tuple], *, n_jobs: int | None = 1) -> list:
-    """Run ``func(*args)`` for each tuple, in order, in parallel when there are several."""
+def run_chunks(func: Callable[..., Any], arg_tuples: Sequence[tuple], *, n_jobs: int | None = 1, threads: bool = False) -> list:
+    """Run ``func(*args)`` for each tuple, in order, in parallel when there are several.
+
+    ``threads=True`` is for kernels that spend their time in C with the GIL released
+    (riskfed's IFMA kernels): local threads then share the arguments instead of pickling
+    them to worker processes, which for a batch of ciphertexts costs as much as the
+    kernel saves. Inside :func:`dask_backend` the chunks still go to the cluster.
+    """
     if len(arg_tuples) <= 1:
         return [func(*args) for args in arg_tuples]
+    if threads and not _ON_DASK.get():
+        return list(_thread_pool(local_jobs(n_jobs)).map(lambda args: func(*args), arg_tuples))
     return joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(func)(*args) for args in arg_tuples)
+
+
+_ON_DASK: contextvars.ContextVar[bool] = contextvars.ContextVar("riskfed_on_dask", default=False)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _thread_pool(size: int) -> ThreadPoolExecutor:
+    """One long-lived pool of kernel threads per process (a new pool per call would cost
+    about as much as a batch's kernel)."""
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < size:
+            old = _POOL
+            _POOL, _POOL_SIZE = ThreadPoolExecutor(max_workers=size, thread_name_prefix="riskfed-kernel"), size
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
 
 
 @contextlib.contextmanager
@@ -75,8 +105,10 @@ def dask_backend(scheduler_address: str | None) -> Iterator[None]:
         raise ConfigurationError(
             f"Cannot reach the Dask scheduler at {scheduler_address!r}: {exc}."
         ) from exc
+    token = _ON_DASK.set(True)
     try:
         with joblib.parallel_config(backend="dask"):
             yield
     finally:
+        _ON_DASK.reset(token)
         client.close()

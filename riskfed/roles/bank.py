@@ -39,7 +39,7 @@ from riskfed.alignment.keyed_hash import keyed_digests, new_shared_key
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto import paillier
 from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
-from riskfed.crypto.multiexp import multiexp
+from riskfed.crypto.multiexp import multiexp_many
 from riskfed.crypto.parallel import effective_jobs
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
@@ -627,17 +627,23 @@ class Bank(Role):
         plan = self._batch["plan"]
         track = self.hyper.track_loss
         exps = self.local.exponents(rows, plan.b_q if track else None)
-        sums = multiexp(self.public_key, self._batch["residuals"], exps, n_jobs=self.n_jobs)
+        products = [(self._batch["residuals"], exps)]
         if track and plan.t_q is not None:
-            # Aggregate second-order loss: 2 Σ (σ(a) - y) U + Σ σ'(a) V (see batch_loss).
-            over_u = multiexp(self.public_key, self._batch["partner_sum"], 2 * plan.cprime_q.reshape(-1, 1), n_jobs=1)[0]
-            over_v = multiexp(self.public_key, self._batch["square_sum"], plan.s_q.reshape(-1, 1), n_jobs=1)[0]
-            sums.append(paillier.add_encrypted(self.public_key, [over_u], [over_v])[0])
+            # Aggregate second-order loss: 2 Σ (σ(a) - y) U + Σ σ'(a) V (see batch_loss): one
+            # column over [[U]] and [[V]] together.
+            loss_bases = list(self._batch["partner_sum"]) + list(self._batch["square_sum"])
+            products.append((loss_bases, np.concatenate([2 * plan.cprime_q, plan.s_q]).reshape(-1, 1)))
+        elif track:
+            # First-order: Σ (σ(a) - y) U, lifted below to the fintechs' shares' scale.
+            products.append((self._batch["partner_sum"], plan.cprime_q.reshape(-1, 1)))
+        # The loss column runs beside the gradient's columns, not after them.
+        sums, *loss = multiexp_many(self.public_key, products, n_jobs=self.n_jobs)
+        if track and plan.t_q is not None:
+            sums.append(loss[0][0])
         elif track:
             # Aggregate first-order loss: Σ_k Σ u_k e (fintech shares) + Σ (u_B - a) e (own
             # column, zero with the bank anchor) + Σ (σ(a) - y) U lifted to the same scale.
-            over_u = multiexp(self.public_key, self._batch["partner_sum"], plan.cprime_q.reshape(-1, 1), n_jobs=1)[0]
-            lifted = gmpy2.powmod(over_u, 1 << LOSS_LIFT_BITS, self.public_key.n_squared)
+            lifted = gmpy2.powmod(loss[0][0], 1 << LOSS_LIFT_BITS, self.public_key.n_squared)
             shares = [[self._loss_shares[f]] for f in self.fintechs]
             own = [sums.pop()] if plan.b_q is not None else []
             total = paillier.add_encrypted(self.public_key, [lifted], *shares, *([own] if own else []))

@@ -52,6 +52,11 @@ from riskfed.protocol.messages import (
 from riskfed.roles.base import Role
 from riskfed.roles.local import Hyperparameters, needs_squares
 
+# Rounds of randomness the coordinator keeps in the making for each party: enough to keep
+# its threads busy while the parties run single-threaded code, few enough that little is
+# wasted when training stops early at an epoch's end.
+_AHEAD_ROUNDS = 3
+
 
 class Coordinator(Role):
     """The key holder.
@@ -187,6 +192,7 @@ class Coordinator(Role):
         self._per_round = {p: hyper.batch_size * (1 if p == BANK else fintech_per_row) for p in self._slots}
         self._allowance = {p: 2 * k for p, k in self._per_round.items()}
         self._final_round = round_of(hyper.max_epochs - 1, hyper.steps_per_epoch - 1)
+        self._steps, self._epochs = hyper.steps_per_epoch, hyper.max_epochs
         self._randomness_round = {}
         self._stock.clear()
         # Row counts only (the plan has no positions): steps per epoch times the batch size,
@@ -197,9 +203,10 @@ class Coordinator(Role):
         # Threads share one table (C kernel); worker processes build one each.
         self._window = paillier.crt_window(self.public_key, per_session if native.ENABLED else per_session // jobs)
         self.expect("randomness_request", *self._slots)
-        # Start the first round's randomness (and the tables) now, while the parties prepare.
+        # Start the first rounds' randomness (and the tables) now, while the parties prepare.
         if jobs > 1:
-            self._stock = {p: self._make(k) for p, k in self._per_round.items()}
+            rounds = min(_AHEAD_ROUNDS, self._steps * self._epochs)
+            self._stock = {p: self._make(rounds * k) for p, k in self._per_round.items()}
 
     def _make(self, count: int) -> list[Future]:
         """Start making ``count`` randomizers (on the worker pool when there is one)."""
@@ -209,9 +216,7 @@ class Coordinator(Role):
         if count <= 0:
             return []
         if jobs <= 1 or count < 256:
-            done: Future = Future()
-            done.set_result(paillier.crt_randomizers(*args, count, self._window))
-            return [done]
+            return [_ready(paillier.crt_randomizers(*args, count, self._window))]
         if self._pool is None:
             if native.ENABLED:
                 # The C kernel releases the GIL: threads of this process share one table.
@@ -223,7 +228,12 @@ class Coordinator(Role):
                 self._pool = ProcessPoolExecutor(max_workers=jobs)
             weakref.finalize(self, _shutdown, self._pool, self._stock)
         sizes = [count // jobs + (1 if i < count % jobs else 0) for i in range(jobs)]
-        return [self._pool.submit(paillier.crt_randomizers, *args, k, self._window, threads=jobs) for k in sizes if k]
+        futures = []
+        for k in sizes:
+            if k:
+                futures.append(self._pool.submit(paillier.crt_randomizers, *args, k, self._window, threads=jobs))
+                futures[-1].size = k  # how many it will make (the stock's count of what is queued)
+        return futures
 
     def _on_randomness_request(self, msg: RandomnessRequest):
         party = msg.sender
@@ -237,15 +247,22 @@ class Coordinator(Role):
             )
         _once_per_round(msg, self._randomness_round, f"randomness for round {msg.round}")
         stock = self._stock.pop(party, [])
-        ready = [r for f in stock for r in f.result()]
+        ready: list = []
+        while len(ready) < msg.count and stock:  # oldest first; later shares keep going
+            ready += stock.pop(0).result()
         if len(ready) < msg.count:
             ready += [r for f in self._make(msg.count - len(ready)) for r in f.result()]
         values, rest = ready[: msg.count], ready[msg.count :]
-        # Each randomizer is sent once: what is left over stays in stock for this party,
-        # and the next round's share (a full batch's worth) is started now, while the
-        # parties compute — unless this was the last round the plan allows.
-        ahead = self._pool is not None and msg.round < self._final_round
-        self._stock[party] = [_ready(rest)] + (self._make(max(self._per_round[party] - len(rest), 0)) if ahead else [])
+        # Each randomizer is sent once: what is left over stays in stock for this party.
+        # Shares for the next few rounds (a full batch's worth each) are kept in the
+        # making, so the coordinator's threads fill the time the parties spend in
+        # single-threaded code; nothing is made past the last round the plan allows.
+        self._stock[party] = [_ready(rest)] + stock
+        if self._pool is not None and msg.round < self._final_round:
+            ahead = min(_AHEAD_ROUNDS, self._rounds_after(msg.round)) * self._per_round[party]
+            queued = sum(f.size for f in self._stock[party])
+            if ahead > queued:
+                self._stock[party] += self._make(ahead - queued)
         self._randomness_round[party] = msg.round
         self.randomizers_issued += len(values)
         return [
@@ -258,6 +275,11 @@ class Coordinator(Role):
                 key_fingerprint=self.public_key.fingerprint,
             )
         ]
+
+    def _rounds_after(self, rnd: int) -> int:
+        """How many training rounds the plan allows after round ``rnd``."""
+        epoch, batch = divmod(rnd - 1, 1_000_000)
+        return (self._epochs - 1 - epoch) * self._steps + (self._steps - 1 - batch)
 
     def close(self) -> None:
         """Stop the randomness workers and drop unsent randomizers."""
@@ -289,4 +311,5 @@ def _shutdown(pool: ProcessPoolExecutor | ThreadPoolExecutor, stock: dict[str, l
 def _ready(values: list) -> Future:
     done: Future = Future()
     done.set_result(values)
+    done.size = len(values)
     return done

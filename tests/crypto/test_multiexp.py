@@ -248,3 +248,25 @@ def test_ifma_windows_refuse_bad_input(keypair):
     # No rows: every column's product is empty (1), and so is the product of the bases.
     blob = native.kernels.windows(mod, b"", b"", 0, 2, 3)
     assert native.residues(blob, width) == [1, 1, 1]
+
+
+@pytest.mark.parametrize("ifma", [False, True], ids=["without IFMA", "IFMA"])
+def test_several_products_in_one_dispatch_equal_separate_calls(keypair, monkeypatch, ifma):
+    """multiexp_many (the bank's gradient and loss column together): each pair's result
+    is multiexp's, for wide and one-column pairs, negative entries, an empty pair, and
+    rows split across two workers."""
+    from riskfed.crypto.multiexp import multiexp_many
+
+    if ifma and not native.IFMA:
+        pytest.skip("needs riskfed's C kernels on a CPU with AVX-512 IFMA")
+    monkeypatch.setattr(native, "IFMA", ifma)
+    pk, sk = keypair
+    rng = np.random.default_rng(9)
+    a = encrypt(pk, rng.integers(-(2**20), 2**20, size=70).tolist())
+    b = encrypt(pk, rng.integers(-(2**20), 2**20, size=140).tolist())
+    xa = rng.integers(-600, 600, size=(70, 9))
+    xb = rng.integers(-(2**13), 2**13, size=(140, 1))
+    got = multiexp_many(pk, [(a, xa), (b, xb), ([], np.zeros((0, 2), dtype=np.int64))], n_jobs=2)
+    assert got[0] == naive(pk, a, xa)
+    assert got[1] == naive(pk, b, xb)
+    assert got[2] == [1, 1]

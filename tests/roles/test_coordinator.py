@@ -296,18 +296,24 @@ def test_invalid_plan_settings_are_a_protocol_error_naming_the_bank():
 
 
 def test_randomness_is_made_ahead_but_not_past_the_plans_last_round(keypair):
-    """The first round's share starts with the plan; nothing is made after the last round."""
+    """Shares for the next few rounds start with the plan and are kept in the making;
+    nothing is made past the plan's last round."""
+    from riskfed.roles import coordinator as module
+
     c = Coordinator(allow_insecure_key=True, n_jobs=2)
-    pk, plan = _opened(c, randomness="coordinator", batch_size=300, steps_per_epoch=2, max_epochs=1, expansion="bank")
+    pk, plan = _opened(c, randomness="coordinator", batch_size=300, steps_per_epoch=3, max_epochs=1, expansion="bank")
+    assert module._AHEAD_ROUNDS == 3
     c.handle(plan)
 
     def stocked(party):
         return sum(len(f.result()) for f in c._stock.get(party, []))
 
-    assert stocked("fintech_1") == 600 and stocked("bank") == 300  # one batch's worth each
+    assert stocked("fintech_1") == 3 * 600 and stocked("bank") == 3 * 300  # three rounds' worth each
     c.handle(_ask(pk, "fintech_1", 600, 1))
-    assert stocked("fintech_1") == 600  # the next round's share
-    [last] = c.handle(_ask(pk, "fintech_1", 500, 2))  # a short last batch
+    assert stocked("fintech_1") == 2 * 600  # the plan has two rounds left
+    c.handle(_ask(pk, "fintech_1", 600, 2))
+    assert stocked("fintech_1") == 600
+    [last] = c.handle(_ask(pk, "fintech_1", 500, 3))  # a short last batch
     assert last.count == 500
-    assert stocked("fintech_1") == 100  # only the leftover: the plan has no round 3
+    assert stocked("fintech_1") == 100  # only the leftover: the plan has no round 4
     c.close()
