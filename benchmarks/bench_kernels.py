@@ -104,14 +104,22 @@ def main() -> None:
             share = -(-args.n // jobs)
             _, t_threads = timed(lambda: list(pool.map(lambda _: paillier.crt_randomizers(p, q, pk.h_s, share, crt_window), range(jobs))))
         rows.append(("  key holder, all cores (threads)", rate(share * jobs, t_threads + t_seal), r_phe))
+        if native.IFMA:
+            native.IFMA = False  # GMP's Montgomery products instead of AVX-512 IFMA
+            _, t_mpn_build = timed(lambda: paillier.crt_randomizers(p, q, pk.h_s, 1, crt_window))
+            _, t_mpn = timed(lambda: paillier.crt_randomizers(p, q, pk.h_s, args.n, crt_window))
+            native.IFMA = True
+            rows.append(("  key holder, GMP products (no IFMA)", rate(args.n, t_mpn + t_seal), r_phe))
         native.ENABLED = False  # the gmpy2 path, for the record
         _, t_py_build = timed(lambda: paillier.crt_randomizers(p, q, pk.h_s, 1, crt_window))
         _, t_py = timed(lambda: paillier.crt_randomizers(p, q, pk.h_s, args.n, crt_window))
         native.ENABLED = True
         rows.append(("  key holder without the C kernel", rate(args.n, t_py + t_seal), r_phe))
     print(f"  fixed-base table build: {t_build:.2f} s once per key and process (window {window} bits)")
-    kernel = "C kernel" if native.ENABLED else "gmpy2; the C kernel is not built"
+    kernel = {"ifma": "C kernel, AVX-512 IFMA", "mpn": "C kernel, GMP", "gmpy2": "gmpy2; the C kernel is not built"}[native.mode()]
     print(f"  key holder's CRT tables: {t_crt_build:.2f} s once per key and process (window {crt_window} bits, {kernel})")
+    if native.IFMA:
+        print(f"  the same tables with GMP's products: {t_mpn_build:.2f} s")
     if native.ENABLED:
         print(f"  the same tables without the C kernel: {t_py_build:.2f} s once per key and worker process")
 
@@ -140,17 +148,49 @@ def main() -> None:
         batch_cts = (cts * (len(features) // len(cts) + 1))[: len(features)]
         _, t_real = timed(lambda: multiexp(pk, batch_cts, features, n_jobs=1))
         rows.append((f"  UCI {party} batch, 1 core", rate(features.size, t_real), r_phe_terms))
+        if native.IFMA:
+            native.IFMA = False
+            _, t_real = timed(lambda: multiexp(pk, batch_cts, features, n_jobs=1))
+            native.IFMA = True
+            rows.append(("    the same without IFMA (gmpy2 buckets)", rate(features.size, t_real), r_phe_terms))
     # A wide fintech's batch: 300 standard-normal features at riskfed's precision, where
     # the bit-plane method (in C when built) shares work across columns.
     wide = np.rint(np.random.default_rng(1).normal(size=(args.batch, 300)) * (1 << FEATURE_FRAC_BITS)).astype(np.int64)
     wide_cts = (cts * (args.batch // len(cts) + 1))[: args.batch]
     _, t_wide = timed(lambda: multiexp(pk, wide_cts, wide, n_jobs=1))
     rows.append(("  300 normal features batch, 1 core", rate(wide.size, t_wide), r_phe_terms))
+    if native.IFMA:
+        native.IFMA = False
+        _, t_wide_mpn = timed(lambda: multiexp(pk, wide_cts, wide, n_jobs=1))
+        native.IFMA = True
+        rows.append(("    the same without IFMA (GMP bit planes)", rate(wide.size, t_wide_mpn), r_phe_terms))
     if native.ENABLED:
         native.ENABLED = False
         _, t_wide_py = timed(lambda: multiexp(pk, wide_cts, wide, n_jobs=1))
         native.ENABLED = True
         rows.append(("    the same without the C kernels", rate(wide.size, t_wide_py), r_phe_terms))
+
+    # The bank's residual refresh, Enc(c; ρ)·[[U]]^s·[[V]]^t per row (s, t short), against
+    # phe's U*s + V*t + c with its own encryption of c.
+    batch = min(args.batch, len(cts) // 2)
+    u_cts, v_cts = cts[:batch], cts[batch : 2 * batch]
+    s_q = np.random.default_rng(2).integers(0, 1 << 10, batch)
+    t_q = np.random.default_rng(3).integers(-(1 << 7), 1 << 8, batch)
+    c_q = values[:batch]
+    rho_b = paillier.crt_randomizers(p, q, pk.h_s, batch, crt_window)
+    _, t_aff = timed(lambda: paillier.affine(pk, [(u_cts, s_q), (v_cts, t_q)], c_q, n_jobs=1, randomizers=rho_b))
+    phe_u = [phe_paillier.EncryptedNumber(phe_pk, int(c), 0) for c in u_cts[: args.phe_n // 3]]
+    phe_v = [phe_paillier.EncryptedNumber(phe_pk, int(c), 0) for c in v_cts[: args.phe_n // 3]]
+    _, t_phe_aff = timed(
+        lambda: [u * int(a) + v * int(b) + phe_pk.encrypt(int(k)) for u, v, a, b, k in zip(phe_u, phe_v, s_q, t_q, c_q)]
+    )
+    r_phe_aff = rate(len(phe_u), t_phe_aff)
+    rows.append(("residual refresh Enc(c)·U^s·V^t, 1 core", rate(batch, t_aff), r_phe_aff))
+    if native.IFMA:
+        native.IFMA = False
+        _, t_aff_py = timed(lambda: paillier.affine(pk, [(u_cts, s_q), (v_cts, t_q)], c_q, n_jobs=1, randomizers=rho_b))
+        native.IFMA = True
+        rows.append(("  the same without IFMA (gmpy2)", rate(batch, t_aff_py), r_phe_aff))
 
     # Plaintext addition.
     _, t_add = timed(lambda: paillier.add_plain(pk, cts, values))

@@ -350,7 +350,7 @@ def multiexp_many(public_key: PublicKey, products: Sequence[tuple[Sequence, np.n
     terms) runs beside a large one (its gradient) instead of after it. Without IFMA
     each pair is a :func:`multiexp` call.
     """
-    if not native.IFMA:
+    if not native.use_ifma():
         return [multiexp(public_key, cs, x, n_jobs=n_jobs) for cs, x in products]
     n2 = public_key.n_squared
     jobs = effective_jobs(n_jobs)
@@ -443,7 +443,7 @@ def multiexp(
     n_cols = matrix.shape[1]
     cs = list(ciphertexts)
     jobs = effective_jobs(n_jobs) if len(cs) * n_cols >= 4_096 else 1
-    if native.IFMA and n_cols >= _IFMA_MIN_COLUMNS and cs:
+    if native.use_ifma() and n_cols >= _IFMA_MIN_COLUMNS and cs:
         # Window buckets on AVX-512 IFMA beat every gmpy2 and GMP method from two columns
         # on (single columns: no faster than value buckets); rows are split as below.
         return multiexp_many(public_key, [(cs, matrix)], n_jobs=n_jobs)[0]

@@ -1,11 +1,14 @@
 """riskfed's optional C kernels (``riskfed/crypto/_native.c``) and the switch for them.
 
-Two kernels: fixed-base DJN randomness (the key holder's,
+The kernels: fixed-base DJN randomness (the key holder's,
 :func:`riskfed.crypto.paillier.crt_randomizers`, and a party's own,
-:func:`riskfed.crypto.paillier.encrypt`) and the bit-plane multi-exponentiation for many
-columns (:func:`riskfed.crypto.multiexp.multiexp`). They compute exactly what the gmpy2 code
-paths compute, faster; they are built by ``pip install`` where a C compiler and GMP's
-headers exist (Debian: ``apt-get install gcc libgmp-dev``) and skipped otherwise.
+:func:`riskfed.crypto.paillier.encrypt`), the bit-plane multi-exponentiation for many
+columns (:func:`riskfed.crypto.multiexp.multiexp`), and — on CPUs with AVX-512 IFMA —
+window-bucket multi-exponentiation and the bank's residual refresh
+(:func:`riskfed.crypto.paillier.affine`), all with eight Montgomery products per vector
+instruction sequence (``_ifma.h``). They compute exactly what the gmpy2 code paths
+compute, faster; they are built by ``pip install`` where a C compiler and GMP's headers
+exist (Debian: ``apt-get install gcc libgmp-dev``) and skipped otherwise.
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ ENABLED = kernels is not None and os.environ.get("RISKFED_NATIVE", "1") != "0"
 IFMA = ENABLED and kernels.ifma_supported() and os.environ.get("RISKFED_IFMA", "1") != "0"
 
 
+def use_ifma() -> bool:
+    """Whether riskfed's kernels run on AVX-512 IFMA now (both switches on)."""
+    return ENABLED and IFMA
+
+
 def table_entry_bytes(modulus_bits: int) -> int:
     """Bytes per entry of a C fixed-base table: 52-bit limbs with IFMA, 64-bit otherwise."""
-    if IFMA:
+    if use_ifma():
         return 8 * ((modulus_bits + 2 + 51) // 52)
     return 8 * ((modulus_bits + 63) // 64)
 
@@ -45,4 +53,4 @@ def mode() -> str:
     """Which code multiplies in fixed-base tables: ``"ifma"``, ``"mpn"`` (GMP) or ``"gmpy2"``."""
     if not ENABLED:
         return "gmpy2"
-    return "ifma" if IFMA else "mpn"
+    return "ifma" if use_ifma() else "mpn"

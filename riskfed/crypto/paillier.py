@@ -261,7 +261,7 @@ def _native_table(modulus, base, window: int, count: int, threads: int):
     """The C kernel's table of ``base`` modulo ``modulus``; ``threads`` threads fill it."""
     width = (modulus.bit_length() + 7) // 8
     table = native_kernels.kernels.Table(
-        int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count, ifma=int(native_kernels.IFMA)
+        int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count, ifma=int(native_kernels.use_ifma())
     )
     if threads <= 1:
         table.fill(0, count)
@@ -446,7 +446,7 @@ def _affine_chunk(n: int, h_s: int, window: int, bases: list, scalars: list, con
         fresh = _encrypt_chunk(n, h_s, window, constants)
     else:
         fresh = [_seal(m, mpz(r), n_mpz, n2) for m, r in zip(constants, randomizers)]
-    if native_kernels.IFMA and fresh:
+    if native_kernels.use_ifma() and fresh:
         return _native_affine(n2, fresh, terms)
     if len(terms) == 1:
         (a, x), = terms
@@ -545,7 +545,7 @@ def affine(
             for a, b in bounds
         ],
         n_jobs=n_jobs,
-        threads=native_kernels.IFMA,  # the IFMA kernel releases the GIL
+        threads=native_kernels.use_ifma(),  # the IFMA kernel releases the GIL
     )
     return [c for part in parts for c in part]
 
