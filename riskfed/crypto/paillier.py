@@ -109,6 +109,17 @@ def fixed_base_table(n: int, h_s: int, window: int) -> _FixedBase:
     table = _TABLE_CACHE.get(key)
     if table is not None:
         return table
+    with _TABLE_LOCK:  # kernel threads asking at once wait for the first to build it
+        table = _TABLE_CACHE.get(key)
+        if table is None:
+            table = _build_fixed_base(n, h_s, window, use_c, key)
+    return table
+
+
+_TABLE_LOCK = threading.Lock()
+
+
+def _build_fixed_base(n: int, h_s: int, window: int, use_c: bool, key: tuple) -> _FixedBase:
     n_mpz = mpz(n)
     n2 = n_mpz * n_mpz
     r_bits = (n_mpz.bit_length() + 1) // 2
@@ -371,12 +382,15 @@ def encrypt(
     residues = [to_residue(int(v), n) for v in (values.tolist() if isinstance(values, np.ndarray) else values)]
     h_s = int(public_key.h_s)
     bounds = chunk_bounds(len(residues), n_jobs, _MIN_PARALLEL_ITEMS)
+    # The C table's products release the GIL: the chunks run on this process's threads,
+    # which share one table (gmpy2's go to worker processes, one table each).
+    threads = native_kernels.ENABLED
     if window is None:
         window = choose_window(public_key, workload if workload is not None else max((b - a for a, b in bounds), default=0))
-        held = cached_window(n, h_s) if len(bounds) == 1 else None
+        held = cached_window(n, h_s) if len(bounds) == 1 or threads else None
         if held is not None and (workload is None or held >= window):
             window = held  # in-process: a table this process already built is free
-    parts = run_chunks(_encrypt_chunk, [(n, h_s, window, residues[a:b]) for a, b in bounds], n_jobs=n_jobs)
+    parts = run_chunks(_encrypt_chunk, [(n, h_s, window, residues[a:b]) for a, b in bounds], n_jobs=n_jobs, threads=threads)
     return [c for part in parts for c in part]
 
 
