@@ -16,11 +16,12 @@ Threat model for this role (semi-honest, colludes with no one):
 * **Makes randomness** (``randomness="coordinator"``, the default): on
   ``RandomnessRequest`` it sends fresh DJN randomizers ``h_s^r mod n^2`` — encryptions
   of zero, which anyone holding the public key could make, but the key holder makes
-  them with the factorisation (about 1.35 times as fast, about 1.7 with the C kernels),
-  ahead of time, in its own threads or worker processes (which hold ``p`` and ``q`` and
-  nothing else). It keeps no copy of what it sent. Knowing a ciphertext's randomness tells it nothing its private key does not,
-  and it never receives the ciphertexts the randomizers go into. At most one request
-  per party and round, of at most two batches' worth.
+  them with the factorisation (about 1.35 times as fast, 1.5–1.7 with the C kernels),
+  ahead of time (up to three rounds per party), in its own threads or worker processes
+  (which hold ``p`` and ``q`` and nothing else). It keeps no copy of what it sent.
+  Knowing a ciphertext's randomness tells it nothing its private key does not, and it
+  never receives the ciphertexts the randomizers go into. At most one request per party
+  and round, of at most two batches' worth.
 """
 
 from __future__ import annotations

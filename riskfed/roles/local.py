@@ -98,8 +98,8 @@ class Hyperparameters:
         Scale the step by ``1 / (1 + t / steps_per_epoch)`` (halved after one epoch).
     randomness:
         Who makes the DJN randomizers ``h_s^r`` that every encryption needs:
-        ``coordinator`` (default: the key holder makes them with the factorisation, about
-        1.7 times as fast with riskfed's C kernels, ahead of time; see
+        ``coordinator`` (default: the key holder makes them with the factorisation,
+        1.5–1.7 times as fast with riskfed's C kernels, ahead of time; see
         :mod:`riskfed.roles.coordinator`) or ``own`` (each party makes its own from the
         public key).
     parties, steps_per_epoch:
