@@ -259,3 +259,31 @@ def test_ifma_affine_refuses_bad_input(keypair):
         kernels.affine(mod, one, one, b"", np.array([-1], dtype="<i8").tobytes(), b"", 1)
     with pytest.raises(ValueError, match="reduced"):
         kernels.affine(mod, le(n2, width), one, b"", ex, b"", 1)
+
+
+@needs_ifma
+def test_ifma_kernels_at_the_production_key_size(monkeypatch):
+    """At 2048 bits (p² of 40 limbs of 52 bits, n² of 79: the kernels' largest size) the
+    IFMA tables, window buckets and residual refresh give GMP's and gmpy2's values."""
+    from riskfed.crypto.keys import generate_keypair
+    from riskfed.crypto.multiexp import multiexp
+
+    pk, sk = generate_keypair(2048)
+    rng = np.random.default_rng(4)
+    for modulus in (gmpy2.mpz(sk.phe.p) ** 2, pk.n_squared):
+        rows, window, count = 6, 4, 11
+        digits = rng.integers(0, 1 << window, size=(rows, count)).astype("<u2").tobytes()
+        fast, slow = (table_for(modulus, pk.h_s, window, rows, ifma=f) for f in (1, 0))
+        assert fast.products(digits, count) == slow.products(digits, count)
+    cts = paillier.encrypt(pk, rng.integers(-(2**40), 2**40, size=30).tolist())
+    matrix = rng.integers(-(2**11), 2**11, size=(30, 9))
+    s, t, c = rng.integers(0, 2**10, 30), rng.integers(-200, 200, 30), rng.integers(-(2**40), 2**40, 30)
+    randomizers = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 30, 6)
+    made = {}
+    for ifma in (True, False):
+        monkeypatch.setattr(native, "IFMA", ifma)
+        made[ifma] = (
+            multiexp(pk, cts, matrix, n_jobs=1),
+            paillier.affine(pk, [(cts, s), (cts[::-1], t)], c, randomizers=randomizers),
+        )
+    assert made[True] == made[False]
