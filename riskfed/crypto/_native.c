@@ -776,6 +776,39 @@ take_lane(unsigned char *dst, const uint64_t *x, int k, const mp_limb_t *mod, mp
     limbs_to_bytes(dst, out, n);
 }
 
+/* The constants of an IFMA kernel modulo m (n limbs, L limbs of 52 bits): N = m's 52-bit
+ * limbs, and in every lane one = R mod m, r2 = R^2 mod m (R = 2^(52L)) and, unless NULL,
+ * plain1 = 1. Returns k0 = -m^-1 mod 2^52. */
+static uint64_t
+montgomery_consts(uint64_t *N, uint64_t *one, uint64_t *r2, uint64_t *plain1, const mp_limb_t *mod, mp_size_t n, int L)
+{
+    mp_limb_t inv = 1;
+    for (int k = 0; k < 7; k++)
+        inv *= 2 - mod[0] * inv;
+    rf_to52(N, L, mod, (int)n);
+    uint64_t lane[RF_MAX_L52];
+    mpz_t M, T;
+    mpz_inits(M, T, NULL);
+    mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
+    for (int which = 0; which < 2; which++) {
+        mpz_set_ui(T, 1);
+        mpz_mul_2exp(T, T, (which + 1) * 52 * (mp_bitcnt_t)L);
+        mpz_mod(T, T, M);
+        mpz_to52(lane, L, T, n);
+        uint64_t *dst = which ? r2 : one;
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < 8; k++)
+                dst[8 * l + k] = lane[l];
+    }
+    mpz_clears(M, T, NULL);
+    if (plain1 != NULL) {
+        memset(plain1, 0, 64 * (size_t)L);
+        for (int k = 0; k < 8; k++)
+            plain1[k] = 1;
+    }
+    return (-inv) & RF_MASK52;
+}
+
 static uint64_t *
 vectors(int count, int L)
 {
@@ -853,31 +886,7 @@ affine(PyObject *Py_UNUSED(module), PyObject *args)
     }
     uint64_t *N = buf, *one = buf + 8 * L, *r2 = buf + 16 * L, *U = buf + 24 * L, *V = buf + 32 * L,
              *UV = buf + 40 * L, *F = buf + 48 * L, *acc = buf + 56 * L, *fresh = buf + 64 * L;
-    uint64_t k0;
-    {
-        mp_limb_t inv = 1;
-        for (int k = 0; k < 7; k++)
-            inv *= 2 - mod[0] * inv;
-        k0 = (-inv) & RF_MASK52;
-        uint64_t lane[RF_MAX_L52];
-        rf_to52(lane, L, mod, (int)n);
-        memcpy(N, lane, L * sizeof(uint64_t));
-        /* R mod m and R^2 mod m, R = 2^(52L), in every lane */
-        mpz_t M, T;
-        mpz_inits(M, T, NULL);
-        mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
-        for (int which = 0; which < 2; which++) {
-            mpz_set_ui(T, 1);
-            mpz_mul_2exp(T, T, (which + 1) * 52 * (mp_bitcnt_t)L);
-            mpz_mod(T, T, M);
-            mpz_to52(lane, L, T, n);
-            uint64_t *dst = which ? r2 : one;
-            for (int l = 0; l < L; l++)
-                for (int k = 0; k < 8; k++)
-                    dst[8 * l + k] = lane[l];
-        }
-        mpz_clears(M, T, NULL);
-    }
+    uint64_t k0 = montgomery_consts(N, one, r2, NULL, mod, n, L);
     unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t g0 = 0; g0 < rows; g0 += 8) {
@@ -1022,32 +1031,7 @@ windows(PyObject *Py_UNUSED(module), PyObject *args)
         goto done;
     }
     uint64_t *N = consts, *one = consts + 8 * L, *r2 = consts + 16 * L, *plain1 = consts + 24 * L;
-    uint64_t k0;
-    {
-        mp_limb_t inv = 1;
-        for (int k = 0; k < 7; k++)
-            inv *= 2 - mod[0] * inv;
-        k0 = (-inv) & RF_MASK52;
-        rf_to52(N, L, mod, (int)n); /* the first L words: the modulus' plain limbs */
-        uint64_t lane[RF_MAX_L52];
-        mpz_t M, T;
-        mpz_inits(M, T, NULL);
-        mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
-        for (int which = 0; which < 2; which++) {
-            mpz_set_ui(T, 1);
-            mpz_mul_2exp(T, T, (which + 1) * 52 * (mp_bitcnt_t)L);
-            mpz_mod(T, T, M);
-            mpz_to52(lane, L, T, n);
-            uint64_t *dst = which ? r2 : one;
-            for (int l = 0; l < L; l++)
-                for (int k = 0; k < 8; k++)
-                    dst[8 * l + k] = lane[l];
-        }
-        mpz_clears(M, T, NULL);
-        memset(plain1, 0, 64 * (size_t)L);
-        for (int k = 0; k < 8; k++)
-            plain1[k] = 1;
-    }
+    uint64_t k0 = montgomery_consts(N, one, r2, plain1, mod, n, L);
     unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
     Py_BEGIN_ALLOW_THREADS
     /* Bases into Montgomery form, eight at a time, kept one after another (L limbs each);
@@ -1179,7 +1163,116 @@ done:
     return out;
 }
 
+/* pack(modulus, ciphertexts, count, per, slot_bits): prod_j c_j^(2^(slot_bits*j)) for
+ * each run of `per` consecutive ciphertexts (the last run may be shorter), by Horner's
+ * rule on AVX-512 IFMA with one run per lane: slot_bits squarings and a product per
+ * packed value. The parties' packing of masked gradients (riskfed.crypto.paillier.pack);
+ * it pays when there are several runs to fill the lanes (a wide party's hundreds of
+ * gradient values). */
+static PyObject *
+pack(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    Py_buffer mod_buf, ct_buf;
+    Py_ssize_t count, per;
+    int slot_bits;
+    if (!PyArg_ParseTuple(args, "y*y*nni", &mod_buf, &ct_buf, &count, &per, &slot_bits))
+        return NULL;
+    PyObject *out = NULL;
+#if RF_IFMA_BUILT
+    mp_limb_t *mod = NULL;
+    uint64_t *consts = NULL, *acc = NULL, *x = NULL;
+    const unsigned char *mb = mod_buf.buf;
+    if (!rf_ifma_supported()) {
+        PyErr_SetString(PyExc_ValueError, "pack needs a CPU with AVX-512 IFMA");
+        goto done;
+    }
+    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
+        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
+        goto done;
+    }
+    mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
+    size_t width = (size_t)n * 8;
+    int L = (int)((8 * mod_buf.len + 2 + 51) / 52);
+    if (L > RF_MAX_L52 || count < 0 || per < 1 || slot_bits < 0 || slot_bits > 1 << 16) {
+        PyErr_SetString(PyExc_ValueError, "pack needs a modulus of at most 4,100 bits, count >= 0, per >= 1 and 0 <= slot_bits <= 65536");
+        goto done;
+    }
+    if (ct_buf.len != (Py_ssize_t)(count * width)) {
+        PyErr_SetString(PyExc_ValueError, "pack needs count residues of the modulus' width");
+        goto done;
+    }
+    mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    if (!mod) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    limbs_from_bytes(mod, n, mb, mod_buf.len);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (memcmp_limbs_ge((const unsigned char *)ct_buf.buf + i * width, mod, n)) {
+            PyErr_SetString(PyExc_ValueError, "pack needs residues reduced modulo the modulus");
+            goto done;
+        }
+    }
+    Py_ssize_t runs = (count + per - 1) / per;
+    consts = vectors(4, L); /* N, one, r2, plain 1 */
+    acc = vectors(1, L);
+    x = vectors(1, L);
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(runs * width));
+    if (!consts || !acc || !x || !out) {
+        Py_CLEAR(out);
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint64_t *N = consts, *one = consts + 8 * L, *r2 = consts + 16 * L, *plain1 = consts + 24 * L;
+    uint64_t k0 = montgomery_consts(N, one, r2, plain1, mod, n, L);
+    unsigned char *dst = (unsigned char *)PyBytes_AS_STRING(out);
+    const unsigned char *src = ct_buf.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r0 = 0; r0 < runs; r0 += 8) {
+        int lanes = runs - r0 < 8 ? (int)(runs - r0) : 8;
+        memcpy(acc, one, 64 * (size_t)L);
+        /* From the top slot down: lanes whose run is shorter multiply by 1 until their
+         * run starts (1 squared stays 1). */
+        for (Py_ssize_t t = per - 1; t >= 0; t--) {
+            int any = 0;
+            memcpy(x, plain1, 64 * (size_t)L); /* plain 1 -> Montgomery one below */
+            for (int k = 0; k < lanes; k++) {
+                Py_ssize_t i = (r0 + k) * per + t;
+                if (i < count && t < per) {
+                    put_lane(x, k, src + i * width, n, L);
+                    any = 1;
+                }
+            }
+            if (!any)
+                continue;
+            if (t < per - 1)
+                for (int s = 0; s < slot_bits; s++)
+                    rf_amm8(acc, acc, acc, N, k0, L);
+            rf_amm8(x, x, r2, N, k0, L); /* into Montgomery form */
+            rf_amm8(acc, acc, x, N, k0, L);
+        }
+        rf_amm8(acc, acc, plain1, N, k0, L);
+        for (int k = 0; k < lanes; k++)
+            take_lane(dst + (size_t)(r0 + k) * width, acc, k, mod, n, L);
+    }
+    Py_END_ALLOW_THREADS
+done:
+    PyMem_RawFree(mod);
+    free(consts);
+    free(acc);
+    free(x);
+#else
+    PyErr_SetString(PyExc_ValueError, "pack needs a CPU with AVX-512 IFMA");
+#endif
+    PyBuffer_Release(&mod_buf);
+    PyBuffer_Release(&ct_buf);
+    return out;
+}
+
 static PyMethodDef module_methods[] = {
+    {"pack", (PyCFunction)pack, METH_VARARGS,
+     "pack(modulus, ciphertexts, count, per, slot_bits) -> bytes: prod_j c_j^(2^(slot_bits*j)) per run of per "
+     "ciphertexts (AVX-512 IFMA only; releases the GIL)."},
     {"windows", (PyCFunction)windows, METH_VARARGS,
      "windows(modulus, bases, exponents, rows, cols, w) -> bytes: cols products prod_i bases[i]^exps[i][j] "
      "and then prod_i bases[i], each little-endian at the modulus' width (AVX-512 IFMA only; releases the GIL)."},

@@ -595,9 +595,24 @@ def pack(public_key: PublicKey, ciphertexts: Sequence, slot_bits: int) -> list:
     ``[[Σ_j v_j 2^(slot_bits·j)]]`` by Horner's rule: ``slot_bits`` squarings per packed
     value, against a full decryption (two 1024-bit exponentiations) saved for each.
     Used for masked gradients, so the coordinator decrypts a handful of values per round.
+    With the IFMA kernel (:mod:`riskfed.crypto.native`) and enough values, eight packed
+    ciphertexts are built at once.
     """
     n2 = public_key.n_squared
     per = slots_per_ciphertext(public_key, slot_bits)
+    runs = -(-len(ciphertexts) // per)
+    # The IFMA kernel packs eight runs at a time at about 2.2 times a gmpy2 squaring's
+    # cost: it pays from three full runs on (a wide party's hundreds of values).
+    if native_kernels.use_ifma() and -(-runs // 8) * (per - 1) * 2.2 < len(ciphertexts) - runs:
+        width = -(-n2.bit_length() // 64) * 8
+        blob = native_kernels.kernels.pack(
+            int(n2).to_bytes((n2.bit_length() + 7) // 8, "little"),
+            b"".join(mpz(c).to_bytes(width, "little") for c in ciphertexts),
+            len(ciphertexts),
+            per,
+            slot_bits,
+        )
+        return native_kernels.residues(blob, width)
     out = []
     for start in range(0, len(ciphertexts), per):
         group = list(ciphertexts[start : start + per])

@@ -287,3 +287,39 @@ def test_ifma_kernels_at_the_production_key_size(monkeypatch):
             paillier.affine(pk, [(cts, s), (cts[::-1], t)], c, randomizers=randomizers),
         )
     assert made[True] == made[False]
+
+
+@needs_ifma
+@settings(max_examples=25, deadline=None)
+@given(count=st.integers(0, 60), slot_bits=st.sampled_from([8, 40, 61]), seed=st.integers(0, 2**32 - 1))
+def test_ifma_packing_gives_gmpy2s_packed_ciphertexts(keypair, monkeypatch, count, slot_bits, seed):
+    """Packing eight runs per vector (a short last run, fewer runs than lanes, more than
+    eight) gives exactly the gmpy2 Horner's ciphertexts, which unpack to the values."""
+    pk, sk = keypair
+    values = np.random.default_rng(seed).integers(0, 2**slot_bits - 1, size=count, dtype=np.uint64).tolist()
+    cts = paillier.encrypt(pk, values)
+    n2 = pk.n_squared
+    width = -(-n2.bit_length() // 64) * 8
+    per = paillier.slots_per_ciphertext(pk, slot_bits)
+    blob = kernels.pack(le(n2, (n2.bit_length() + 7) // 8), b"".join(le(c, width) for c in cts), count, per, slot_bits)
+    fast = native.residues(blob, width)
+    monkeypatch.setattr(native, "IFMA", False)
+    assert fast == paillier.pack(pk, cts, slot_bits)
+    assert paillier.unpack(decrypt(sk, fast, signed=False), count, slot_bits, pk) == values
+
+
+@needs_ifma
+def test_packing_takes_the_ifma_kernel_for_many_runs(keypair, monkeypatch):
+    pk, sk = keypair
+    slot_bits = 40
+    per = paillier.slots_per_ciphertext(pk, slot_bits)
+    values = list(range(5 * per))  # five full runs: the kernel pays
+    cts = paillier.encrypt(pk, values)
+    calls = []
+    real = kernels.pack
+    monkeypatch.setattr(native.kernels, "pack", lambda *a: calls.append(a[2]) or real(*a))
+    packed = paillier.pack(pk, cts, slot_bits)
+    assert calls == [len(values)]
+    assert paillier.unpack(decrypt(sk, packed, signed=False), len(values), slot_bits, pk) == values
+    assert paillier.pack(pk, cts[:per], slot_bits)  # one run: gmpy2
+    assert calls == [len(values)]
