@@ -1,33 +1,36 @@
 /*
- * riskfed's two C kernels, in Montgomery form on GMP's low-level (mpn) functions.
- * Both are optional: riskfed computes exactly the same values with gmpy2 when this
- * extension is not built (see setup.py).
+ * riskfed's C kernels: Montgomery products on GMP's low-level (mpn) functions, or eight
+ * at a time on AVX-512 IFMA where the CPU has it (_ifma.h). All are optional: riskfed
+ * computes exactly the same values with gmpy2 when this extension is not built (see
+ * setup.py), and the IFMA kernels are used only where the CPU reports the instructions.
  *
  * 1. Fixed-base products (DJN randomness: the key holder's modulo p^2 and q^2, a party's
- * own modulo n^2). A Table holds, for an odd modulus m of n limbs and a base b,
- *     entry[i][d] = b^(d * 2^(window*i)) * R mod m      (R = 2^(64n), Montgomery form)
+ * own modulo n^2). A Table holds, for an odd modulus m and a base b,
+ *     entry[i][d] = b^(d * 2^(window*i)) * R mod m      (Montgomery form)
  * and Table.products(digits) returns, for each column k of a (rows x count) digit array,
  *     prod_i entry[i][digits[i][k]]  as a plain residue mod m,
  * i.e. b^r mod m for r = sum_i digits[i][k] * 2^(window*i): one Montgomery
- * multiplication per non-zero digit. This is the key holder's DJN randomizer kernel
- * (riskfed.crypto.paillier.crt_randomizers) modulo p^2 and q^2; the Python fallback
- * computes exactly the same values with gmpy2.
- *
- * At 2048-bit moduli a Montgomery product on mpn_mul_n plus a word-by-word reduction
- * costs about 1.2 us, where the same product through gmpy2 costs about 1.9 us once
- * interpreter overhead and table-lookup cache misses are counted.
+ * multiplication per digit. On GMP's mpn functions (R = 2^(64n)) a 2048-bit product
+ * costs about 1.2 us (1.9 us through gmpy2, counting interpreter overhead and cache
+ * misses); on IFMA (R = 2^(52L), entries in 52-bit limbs) eight randomizers advance
+ * together, 0.28 us per product.
  * Threads: the table is built row by row with fill(start, stop) and read-only afterwards;
  * fill and products release the GIL, so a pool of threads can share one table.
  * Secrets: the modulus p^2 reveals the factorisation; a Table never leaves the key
  * holder's process (it cannot be pickled) and is freed with its last reference.
  *
- * 2. Bit-plane multi-exponentiation (the encrypted gradient over many columns):
+ * 2. Bit-plane multi-exponentiation (the encrypted gradient over many columns, on GMP):
  * planes(modulus, bases, exponents, rows, cols, g) returns prod_i bases[i]^exps[i][j] mod m
  * for every column j, by the method of riskfed.crypto.multiexp._by_planes: subset
  * products of g-row groups, shared by every column and bit plane. Modulo n^2 (4096 bits)
  * a product costs what it costs through gmpy2 (GMP either way); what C saves is the
  * interpreter's share of the inner loop, about a sixth of this method's time.
- * Everything here is public (ciphertexts and a party's own features).
+ *
+ * 3. On IFMA only: windows() (window-bucket multi-exponentiation, every encrypted
+ * gradient of two or more columns), affine() (the bank's residual refresh) and pack()
+ * (Horner packing of masked values), each eight lanes per vector product.
+ * Except for the key holder's tables, everything here is public (ciphertexts) or the
+ * calling party's own (features, exponents, masked values).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -119,10 +122,10 @@ limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
 
 /* Whether the little-endian residue of n limbs at src is not below m. */
 static int
-memcmp_limbs_ge(const unsigned char *src, const mp_limb_t *m, mp_size_t n)
+not_reduced(const unsigned char *src, const mp_limb_t *m, mp_size_t n)
 {
-    mp_limb_t x[2 * 80];
-    if (n > 2 * 80)
+    mp_limb_t x[2 * RF_MAX_L52];
+    if (n > 2 * RF_MAX_L52)
         return 1;
     limbs_from_bytes(x, n, src, (Py_ssize_t)(n * 8));
     return mpn_cmp(x, m, n) >= 0;
@@ -877,7 +880,7 @@ affine(PyObject *Py_UNUSED(module), PyObject *args)
         const unsigned char *vecs[3] = {(const unsigned char *)fresh_buf.buf, (const unsigned char *)u_buf.buf,
                                         two ? (const unsigned char *)v_buf.buf : NULL};
         for (int k = 0; k < 3; k++) {
-            if (vecs[k] && memcmp_limbs_ge(vecs[k] + i * width, mod, n)) {
+            if (vecs[k] && not_reduced(vecs[k] + i * width, mod, n)) {
                 Py_CLEAR(out);
                 PyErr_SetString(PyExc_ValueError, "affine needs residues reduced modulo the modulus");
                 goto done;
@@ -1004,7 +1007,7 @@ windows(PyObject *Py_UNUSED(module), PyObject *args)
     }
     limbs_from_bytes(mod, n, mb, mod_buf.len);
     for (Py_ssize_t i = 0; i < rows; i++) {
-        if (memcmp_limbs_ge((const unsigned char *)base_buf.buf + i * width, mod, n)) {
+        if (not_reduced((const unsigned char *)base_buf.buf + i * width, mod, n)) {
             Py_CLEAR(out);
             PyErr_SetString(PyExc_ValueError, "windows needs bases reduced modulo the modulus");
             goto done;
@@ -1208,7 +1211,7 @@ pack(PyObject *Py_UNUSED(module), PyObject *args)
     }
     limbs_from_bytes(mod, n, mb, mod_buf.len);
     for (Py_ssize_t i = 0; i < count; i++) {
-        if (memcmp_limbs_ge((const unsigned char *)ct_buf.buf + i * width, mod, n)) {
+        if (not_reduced((const unsigned char *)ct_buf.buf + i * width, mod, n)) {
             PyErr_SetString(PyExc_ValueError, "pack needs residues reduced modulo the modulus");
             goto done;
         }
