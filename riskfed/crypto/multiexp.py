@@ -312,9 +312,9 @@ def _windows_plan(rows: int, cols: int, bits: int) -> tuple[int, int]:
 def _windows_share(cs: Sequence, matrix: np.ndarray, w: int, n2, low: np.ndarray) -> tuple[list, object]:
     """Every column's ``Π c_i^{x_ij − low_j}`` and ``Π c_i`` by the C kernel's window
     buckets on AVX-512 IFMA (see ``riskfed/crypto/_native.c``, ``windows``): eight
-    (column, digit position) pairs per vector product, about 2.7 times the gradient terms
-    per second of the best gmpy2 method on a UCI batch. Same contract as
-    :func:`_planes_share`."""
+    (column, digit position) pairs per vector product, about twice the gradient terms
+    per second of the best gmpy2 method on a UCI batch and three times GMP's bit planes
+    on 300 columns. Same contract as :func:`_planes_share`."""
     exps = np.ascontiguousarray(matrix - low, dtype="<i8")
     rows, cols = exps.shape
     width = -(-n2.bit_length() // 64) * 8
@@ -345,8 +345,8 @@ def _joined(shares: list, low: np.ndarray, n2) -> list:
 def multiexp_many(public_key: PublicKey, products: Sequence[tuple[Sequence, np.ndarray]], *, n_jobs: int = 1) -> list[list]:
     """:func:`multiexp` of several ``(ciphertexts, exponents)`` pairs in one dispatch.
 
-    With the IFMA kernel every pair's rows are cut into shares of similar cost and all
-    shares go to the workers together, so a small product (the bank's one-column loss
+    With the IFMA kernel every pair's rows are cut into one share per thread and all
+    shares go to the threads together, so a small product (the bank's one-column loss
     terms) runs beside a large one (its gradient) instead of after it. Without IFMA
     each pair is a :func:`multiexp` call.
     """
@@ -362,8 +362,9 @@ def multiexp_many(public_key: PublicKey, products: Sequence[tuple[Sequence, np.n
         cs = list(cs)
         low = np.minimum(matrix.min(axis=0), 0) if matrix.size else np.zeros(matrix.shape[1], dtype=np.int64)
         bits = int((matrix - low).max()).bit_length() if matrix.size else 0
-        # Shares of about 1/jobs of the largest product's rows, at least one per product.
-        pieces = max(1, min(jobs, -(-len(cs) * jobs // max(1, max(len(c) for c, _ in products)))))
+        # Every product in `jobs` row shares (tiny ones whole): the threads take the
+        # shares in order, so each gets half of every product whatever their costs.
+        pieces = max(1, min(jobs, len(cs) // 64))
         w = _windows_plan(-(-len(cs) // pieces), matrix.shape[1], bits)[0]
         parts.append((len(tasks), low))
         bounds = [len(cs) * k // pieces for k in range(pieces + 1)]

@@ -1,10 +1,12 @@
 """Fan kernels out over cores (joblib) or a Dask cluster (joblib's Dask backend).
 
 Kernels call :func:`run_chunks` with a module-level function and one argument tuple per
-chunk. With one chunk the function runs in-process (no serialisation); otherwise joblib
-runs the chunks with whatever backend is active: loky worker processes by default (threads
-for kernels that release the GIL), or a Dask cluster inside :func:`dask_backend`. Only public values and the calling party's own
-data go to workers, and workers belong to that party (its cores or its cluster).
+chunk. With one chunk the function runs in-process (no serialisation). Otherwise kernels
+that release the GIL run on a pool of this process's threads, and the others through
+joblib with whatever backend is active: loky worker processes by default, or a Dask
+cluster inside :func:`dask_backend` (which takes every kernel's chunks). Only public
+values and the calling party's own data go to workers, and workers belong to that party
+(its cores or its cluster).
 """
 
 from __future__ import annotations
