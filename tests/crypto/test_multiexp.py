@@ -191,14 +191,21 @@ needs_ifma = pytest.mark.skipif(not native.IFMA, reason="needs riskfed's C kerne
 
 @needs_ifma
 @settings(max_examples=30, deadline=None)
-@given(data=st.data(), rows=st.integers(1, 40), cols=st.integers(1, 20), w=st.integers(1, 9))
-def test_ifma_window_buckets_equal_naive_product(keypair, data, rows, cols, w):
+@given(
+    data=st.data(),
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 20),
+    w=st.integers(1, 12),
+    top=st.sampled_from([2**3, 2**12, 2**45]),
+)
+def test_ifma_window_buckets_equal_naive_product(keypair, data, rows, cols, w, top):
     """The C kernel's window buckets, eight (column, position) pairs per vector: ragged
-    groups of eight, zero columns and rows, negative entries, and the shift undone."""
+    groups of eight, zero columns and rows, negative entries, long exponents (many digit
+    positions), and the shift undone."""
     from riskfed.crypto.multiexp import _join_shares, _windows_share
 
     pk, sk = keypair
-    matrix = data.draw(arrays(np.int64, (rows, cols), elements=st.integers(-(2**12), 2**12)))
+    matrix = data.draw(arrays(np.int64, (rows, cols), elements=st.integers(-top, top)))
     if data.draw(st.booleans()):
         matrix[:, 0] = 0
     cts = encrypt(pk, data.draw(st.lists(st.integers(-(2**60), 2**60), min_size=rows, max_size=rows)))
