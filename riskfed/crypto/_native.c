@@ -312,6 +312,73 @@ done:
 }
 
 #if RF_IFMA_BUILT
+/* Lane k of the vertical x = the residue of n limbs at src (52-bit limbs, L of them). */
+static void
+put_lane(uint64_t *x, int k, const unsigned char *src, mp_size_t n, int L)
+{
+    uint64_t limbs[2 * RF_MAX_L52], lane[RF_MAX_L52];
+    limbs_from_bytes((mp_limb_t *)limbs, n, src, (Py_ssize_t)(n * 8));
+    rf_to52(lane, L, limbs, (int)n);
+    for (int l = 0; l < L; l++)
+        x[8 * l + k] = lane[l];
+}
+
+/* The reduced residue of lane k of x (a value below 2m) as n limbs, little-endian. */
+static void
+take_lane(unsigned char *dst, const uint64_t *x, int k, const mp_limb_t *mod, mp_size_t n, int L)
+{
+    uint64_t lane[RF_MAX_L52];
+    mp_limb_t out[2 * RF_MAX_L52];
+    for (int l = 0; l < L; l++)
+        lane[l] = x[8 * l + k];
+    rf_from52((uint64_t *)out, (int)n, lane, L);
+    if (mpn_cmp(out, mod, n) >= 0)
+        mpn_sub_n(out, out, mod, n);
+    limbs_to_bytes(dst, out, n);
+}
+
+/* The constants of an IFMA kernel modulo m (n limbs, L limbs of 52 bits): N = m's 52-bit
+ * limbs, and in every lane one = R mod m, r2 = R^2 mod m (R = 2^(52L)) and, unless NULL,
+ * plain1 = 1. Returns k0 = -m^-1 mod 2^52. */
+static uint64_t
+montgomery_consts(uint64_t *N, uint64_t *one, uint64_t *r2, uint64_t *plain1, const mp_limb_t *mod, mp_size_t n, int L)
+{
+    mp_limb_t inv = 1;
+    for (int k = 0; k < 7; k++)
+        inv *= 2 - mod[0] * inv;
+    rf_to52(N, L, mod, (int)n);
+    uint64_t lane[RF_MAX_L52];
+    mpz_t M, T;
+    mpz_inits(M, T, NULL);
+    mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
+    for (int which = 0; which < 2; which++) {
+        mpz_set_ui(T, 1);
+        mpz_mul_2exp(T, T, (which + 1) * 52 * (mp_bitcnt_t)L);
+        mpz_mod(T, T, M);
+        mpz_to52(lane, L, T, n);
+        uint64_t *dst = which ? r2 : one;
+        for (int l = 0; l < L; l++)
+            for (int k = 0; k < 8; k++)
+                dst[8 * l + k] = lane[l];
+    }
+    mpz_clears(M, T, NULL);
+    if (plain1 != NULL) {
+        memset(plain1, 0, 64 * (size_t)L);
+        for (int k = 0; k < 8; k++)
+            plain1[k] = 1;
+    }
+    return (-inv) & RF_MASK52;
+}
+
+static uint64_t *
+vectors(int count, int L)
+{
+    uint64_t *p = NULL;
+    if (posix_memalign((void **)&p, 64, (size_t)count * 64 * L) != 0)
+        return NULL;
+    return p;
+}
+
 /* Rows start..stop-1 of an IFMA table, eight rows at a time (one per lane): entry d of
  * a row is entry d-1 times the row's base. Releases the GIL. */
 static int
@@ -401,19 +468,11 @@ products52(TableObject *self, const uint16_t *digits, Py_ssize_t count, unsigned
     memset(B, 0, 64 * (size_t)L);
     for (int k = 0; k < 8; k++)
         B[k] = 1;
-    uint64_t lane[RF_MAX_L52];
-    mp_limb_t out[2 * RF_MAX_L52];
     for (Py_ssize_t g = 0; g < groups; g++) {
         uint64_t *a = acc + (size_t)g * 8 * L;
         rf_amm8(a, a, B, self->mod52, self->k0, L);
-        for (int k = 0; k < 8 && 8 * g + k < count; k++) {
-            for (int l = 0; l < L; l++)
-                lane[l] = a[8 * l + k];
-            rf_from52((uint64_t *)out, (int)n, lane, L);
-            if (mpn_cmp(out, self->mod, n) >= 0)
-                mpn_sub_n(out, out, self->mod, n);
-            limbs_to_bytes(dst + (size_t)(8 * g + k) * n * 8, out, n);
-        }
+        for (int k = 0; k < 8 && 8 * g + k < count; k++)
+            take_lane(dst + (size_t)(8 * g + k) * n * 8, a, k, self->mod, n, L);
     }
     Py_END_ALLOW_THREADS
     free(acc);
@@ -753,74 +812,6 @@ done:
     return out;
 }
 
-#if RF_IFMA_BUILT
-/* Lane k of the vertical x = the residue of n limbs at src (52-bit limbs, L of them). */
-static void
-put_lane(uint64_t *x, int k, const unsigned char *src, mp_size_t n, int L)
-{
-    uint64_t limbs[2 * RF_MAX_L52], lane[RF_MAX_L52];
-    limbs_from_bytes((mp_limb_t *)limbs, n, src, (Py_ssize_t)(n * 8));
-    rf_to52(lane, L, limbs, (int)n);
-    for (int l = 0; l < L; l++)
-        x[8 * l + k] = lane[l];
-}
-
-/* The reduced residue of lane k of x (a value below 2m) as n limbs, little-endian. */
-static void
-take_lane(unsigned char *dst, const uint64_t *x, int k, const mp_limb_t *mod, mp_size_t n, int L)
-{
-    uint64_t lane[RF_MAX_L52];
-    mp_limb_t out[2 * RF_MAX_L52];
-    for (int l = 0; l < L; l++)
-        lane[l] = x[8 * l + k];
-    rf_from52((uint64_t *)out, (int)n, lane, L);
-    if (mpn_cmp(out, mod, n) >= 0)
-        mpn_sub_n(out, out, mod, n);
-    limbs_to_bytes(dst, out, n);
-}
-
-/* The constants of an IFMA kernel modulo m (n limbs, L limbs of 52 bits): N = m's 52-bit
- * limbs, and in every lane one = R mod m, r2 = R^2 mod m (R = 2^(52L)) and, unless NULL,
- * plain1 = 1. Returns k0 = -m^-1 mod 2^52. */
-static uint64_t
-montgomery_consts(uint64_t *N, uint64_t *one, uint64_t *r2, uint64_t *plain1, const mp_limb_t *mod, mp_size_t n, int L)
-{
-    mp_limb_t inv = 1;
-    for (int k = 0; k < 7; k++)
-        inv *= 2 - mod[0] * inv;
-    rf_to52(N, L, mod, (int)n);
-    uint64_t lane[RF_MAX_L52];
-    mpz_t M, T;
-    mpz_inits(M, T, NULL);
-    mpz_import(M, n, -1, sizeof(mp_limb_t), 0, 0, mod);
-    for (int which = 0; which < 2; which++) {
-        mpz_set_ui(T, 1);
-        mpz_mul_2exp(T, T, (which + 1) * 52 * (mp_bitcnt_t)L);
-        mpz_mod(T, T, M);
-        mpz_to52(lane, L, T, n);
-        uint64_t *dst = which ? r2 : one;
-        for (int l = 0; l < L; l++)
-            for (int k = 0; k < 8; k++)
-                dst[8 * l + k] = lane[l];
-    }
-    mpz_clears(M, T, NULL);
-    if (plain1 != NULL) {
-        memset(plain1, 0, 64 * (size_t)L);
-        for (int k = 0; k < 8; k++)
-            plain1[k] = 1;
-    }
-    return (-inv) & RF_MASK52;
-}
-
-static uint64_t *
-vectors(int count, int L)
-{
-    uint64_t *p = NULL;
-    if (posix_memalign((void **)&p, 64, (size_t)count * 64 * L) != 0)
-        return NULL;
-    return p;
-}
-#endif
 
 /* affine(modulus, fresh, u, v, s, t, rows): fresh_i * u_i^s_i * v_i^t_i mod m for each
  * row (v and t may be empty: one term), with short non-negative exponents, on AVX-512
