@@ -30,6 +30,11 @@ entries cost nothing. Each part takes whichever method its cost model says is ch
   features at riskfed's 2^-6 precision over a 1,024-row batch, against ≈ 1.35 for
   value buckets. Its inner loop runs in C where riskfed's C kernels are built
   (:mod:`riskfed.crypto.native`), 5.4 instead of ≈ 6.2 µs per term at 2048 bits.
+
+* **Window buckets on AVX-512 IFMA**, for two or more columns where the CPU has the
+  instructions (:func:`multiexp_many`): the C kernel runs eight (column, digit position)
+  pairs per vector product, ≈ 2.9 µs per term on a UCI batch and ≈ 1.9 µs on 300
+  columns, and replaces all of the above.
 """
 
 from __future__ import annotations
