@@ -4,6 +4,7 @@ the process's kernel threads for kernels that release the GIL."""
 from __future__ import annotations
 
 import os
+import signal
 import threading
 
 from riskfed.crypto import parallel
@@ -39,3 +40,19 @@ def test_chunk_bounds_cover_the_range():
     assert chunk_bounds(10, 3, 1) == [(0, 4), (4, 7), (7, 10)]
     assert chunk_bounds(10, 3, 8) == [(0, 10)]
     assert chunk_bounds(0, 3, 1) == []
+
+
+def test_a_forked_child_gets_its_own_threads():
+    """After fork the parent's kernel threads do not exist in the child; the child must
+    not queue work on the parent's dead pool."""
+    run_chunks(where, [(1,), (2,)], n_jobs=2, threads=True)  # the parent's pool exists
+    pid = os.fork()
+    if pid == 0:  # child: exit 0 only if the kernels ran on fresh threads
+        signal.alarm(20)  # a child stuck on the parent's dead pool dies of SIGALRM
+        try:
+            out = run_chunks(where, [(1,), (2,)], n_jobs=2, threads=True)
+            os._exit(0 if [t for t, _, _ in out] == [1, 2] else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
