@@ -169,7 +169,7 @@ rf_ifma_supported(void)
 #endif
 
 /* Plain little-endian 64-bit limbs (n of them) <-> L limbs of 52 bits. */
-static void
+static inline void
 rf_to52(uint64_t *out, int L, const uint64_t *in, int n)
 {
     for (int l = 0; l < L; l++) {
@@ -181,7 +181,7 @@ rf_to52(uint64_t *out, int L, const uint64_t *in, int n)
     }
 }
 
-static void
+static inline void
 rf_from52(uint64_t *out, int n, const uint64_t *in, int L)
 {
     for (int w = 0; w < n; w++)

@@ -120,6 +120,31 @@ limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
             dst[l * 8 + b] = (unsigned char)(a[l] >> (8 * b));
 }
 
+/* Whether mod_buf holds an odd modulus of at least 8 bytes, little-endian without
+ * padding; sets ValueError otherwise. */
+static int
+modulus_ok(const Py_buffer *mod_buf)
+{
+    const unsigned char *mb = mod_buf->buf;
+    if (mod_buf->len < 8 || (mb[0] & 1) == 0 || mb[mod_buf->len - 1] == 0) {
+        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
+        return 0;
+    }
+    return 1;
+}
+
+/* The 52-bit limbs L an IFMA residue modulo this (valid) modulus needs: 4m < 2^(52L). */
+static int
+limbs52(const Py_buffer *mod_buf)
+{
+    const unsigned char *mb = mod_buf->buf;
+    int top = 7;
+    while (top > 0 && !(mb[mod_buf->len - 1] >> top))
+        top--;
+    return (int)((8 * (mod_buf->len - 1) + top + 1 + 2 + 51) / 52);
+}
+
+#if RF_IFMA_BUILT
 /* Whether the little-endian residue of n limbs at src is not below m. */
 static int
 not_reduced(const unsigned char *src, const mp_limb_t *m, mp_size_t n)
@@ -130,6 +155,48 @@ not_reduced(const unsigned char *src, const mp_limb_t *m, mp_size_t n)
     limbs_from_bytes(x, n, src, (Py_ssize_t)(n * 8));
     return mpn_cmp(x, m, n) >= 0;
 }
+
+/* Whether each of count residues of n limbs at buf is below m; sets ValueError naming
+ * the kernel otherwise. */
+static int
+all_reduced(const unsigned char *buf, Py_ssize_t count, const mp_limb_t *m, mp_size_t n, const char *kernel)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        if (not_reduced(buf + i * n * 8, m, n)) {
+            PyErr_Format(PyExc_ValueError, "%s needs residues reduced modulo the modulus", kernel);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The modulus of an IFMA kernel's call as *n 64-bit limbs (PyMem_RawFree them), with *L
+ * its 52-bit limb count; NULL with an exception set when the CPU has no AVX-512 IFMA or
+ * the modulus is unusable. */
+static mp_limb_t *
+ifma_modulus(const Py_buffer *mod_buf, const char *kernel, mp_size_t *n, int *L)
+{
+    if (!rf_ifma_supported()) {
+        PyErr_Format(PyExc_ValueError, "%s needs a CPU with AVX-512 IFMA", kernel);
+        return NULL;
+    }
+    if (!modulus_ok(mod_buf))
+        return NULL;
+    *L = limbs52(mod_buf);
+    if (*L > RF_MAX_L52) {
+        PyErr_Format(PyExc_ValueError, "%s needs a modulus of at most 4,100 bits", kernel);
+        return NULL;
+    }
+    *n = (mp_size_t)((mod_buf->len + 7) / 8);
+    mp_limb_t *mod = PyMem_RawCalloc(*n, sizeof(mp_limb_t));
+    if (mod == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    limbs_from_bytes(mod, *n, mod_buf->buf, mod_buf->len);
+    return mod;
+}
+#endif
 
 /* x * 2^shift mod m as n limbs, via mpz (x given as n limbs; NULL stands for 1):
  * x * R mod m enters Montgomery form, R^2 mod m (x = 1, shift 128n) does it by one product. */
@@ -236,21 +303,16 @@ Table_init(TableObject *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "window must be 1..16 bits and rows 1..4096");
         goto done;
     }
-    const unsigned char *mb = mod_buf.buf;
-    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
-        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
+    if (!modulus_ok(&mod_buf))
         goto done;
-    }
+    const unsigned char *mb = mod_buf.buf;
     mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
     if (base_buf.len > (Py_ssize_t)(n * 8)) {
         PyErr_SetString(PyExc_ValueError, "base must be reduced modulo the modulus");
         goto done;
     }
-    /* 52-bit limbs with 4m < 2^(52L); beyond RF_MAX_L52 limbs only GMP's path. */
-    int top = 7;
-    while (top > 0 && !(mb[mod_buf.len - 1] >> top))
-        top--;
-    int L = (int)((8 * (mod_buf.len - 1) + top + 1 + 2 + 51) / 52);
+    /* Beyond RF_MAX_L52 limbs of 52 bits only GMP's path. */
+    int L = limbs52(&mod_buf);
     int fits = L <= RF_MAX_L52 && rf_ifma_supported();
     if (ifma > 0 && !fits) {
         PyErr_SetString(PyExc_ValueError, "ifma=1 needs a CPU with AVX-512 IFMA and a modulus of at most 4,100 bits");
@@ -673,10 +735,8 @@ planes(PyObject *Py_UNUSED(module), PyObject *args)
     mp_limb_t *mod = NULL, *r2 = NULL, *t = NULL, *bases = NULL, *tables = NULL, *acc = NULL, *total = NULL;
     unsigned char *set = NULL;
     const unsigned char *mb = mod_buf.buf;
-    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
-        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
+    if (!modulus_ok(&mod_buf))
         goto done;
-    }
     mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
     size_t width = (size_t)n * 8;
     if (g < 1 || g > 16 || rows < 0 || cols < 0) {
@@ -827,22 +887,15 @@ affine(PyObject *Py_UNUSED(module), PyObject *args)
     PyObject *out = NULL;
 #if RF_IFMA_BUILT
     uint64_t *buf = NULL;
-    mp_limb_t *mod = NULL;
-    const unsigned char *mb = mod_buf.buf;
-    if (!rf_ifma_supported()) {
-        PyErr_SetString(PyExc_ValueError, "affine needs a CPU with AVX-512 IFMA");
+    mp_size_t n;
+    int L;
+    mp_limb_t *mod = ifma_modulus(&mod_buf, "affine", &n, &L);
+    if (mod == NULL)
         goto done;
-    }
-    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
-        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
-        goto done;
-    }
-    mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
     size_t width = (size_t)n * 8;
-    int L = (int)((8 * mod_buf.len + 2 + 51) / 52);
     int two = v_buf.len > 0;
-    if (L > RF_MAX_L52 || rows < 0) {
-        PyErr_SetString(PyExc_ValueError, "affine takes moduli of at most 4,100 bits and rows >= 0");
+    if (rows < 0) {
+        PyErr_SetString(PyExc_ValueError, "affine needs rows >= 0");
         goto done;
     }
     if (fresh_buf.len != (Py_ssize_t)(rows * width) || u_buf.len != (Py_ssize_t)(rows * width) ||
@@ -858,25 +911,15 @@ affine(PyObject *Py_UNUSED(module), PyObject *args)
             goto done;
         }
     }
-    mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
+    if (!all_reduced(fresh_buf.buf, rows, mod, n, "affine") || !all_reduced(u_buf.buf, rows, mod, n, "affine") ||
+        (two && !all_reduced(v_buf.buf, rows, mod, n, "affine")))
+        goto done;
     buf = vectors(10, L);
     out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rows * width));
-    if (!mod || !buf || !out) {
+    if (!buf || !out) {
         Py_CLEAR(out);
         PyErr_NoMemory();
         goto done;
-    }
-    limbs_from_bytes(mod, n, mb, mod_buf.len);
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        const unsigned char *vecs[3] = {(const unsigned char *)fresh_buf.buf, (const unsigned char *)u_buf.buf,
-                                        two ? (const unsigned char *)v_buf.buf : NULL};
-        for (int k = 0; k < 3; k++) {
-            if (vecs[k] && not_reduced(vecs[k] + i * width, mod, n)) {
-                Py_CLEAR(out);
-                PyErr_SetString(PyExc_ValueError, "affine needs residues reduced modulo the modulus");
-                goto done;
-            }
-        }
     }
     uint64_t *N = buf, *one = buf + 8 * L, *r2 = buf + 16 * L, *U = buf + 24 * L, *V = buf + 32 * L,
              *UV = buf + 40 * L, *F = buf + 48 * L, *acc = buf + 56 * L, *fresh = buf + 64 * L;
@@ -957,23 +1000,16 @@ windows(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     PyObject *out = NULL;
 #if RF_IFMA_BUILT
-    mp_limb_t *mod = NULL;
     uint64_t *consts = NULL, *cm = NULL, *buckets = NULL, *items = NULL, *x = NULL, *y = NULL, *tot = NULL;
     unsigned char *touched = NULL;
-    const unsigned char *mb = mod_buf.buf;
-    if (!rf_ifma_supported()) {
-        PyErr_SetString(PyExc_ValueError, "windows needs a CPU with AVX-512 IFMA");
+    mp_size_t n;
+    int L;
+    mp_limb_t *mod = ifma_modulus(&mod_buf, "windows", &n, &L);
+    if (mod == NULL)
         goto done;
-    }
-    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
-        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
-        goto done;
-    }
-    mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
     size_t width = (size_t)n * 8;
-    int L = (int)((8 * mod_buf.len + 2 + 51) / 52);
-    if (L > RF_MAX_L52 || w < 1 || w > 12 || rows < 0 || cols < 0) {
-        PyErr_SetString(PyExc_ValueError, "windows needs a modulus of at most 4,100 bits, 1 <= w <= 12 and rows, cols >= 0");
+    if (w < 1 || w > 12 || rows < 0 || cols < 0) {
+        PyErr_SetString(PyExc_ValueError, "windows needs 1 <= w <= 12 and rows, cols >= 0");
         goto done;
     }
     if (base_buf.len != (Py_ssize_t)(rows * width) || exp_buf.len != (Py_ssize_t)(rows * cols * 8)) {
@@ -989,21 +1025,11 @@ windows(PyObject *Py_UNUSED(module), PyObject *args)
         }
         top |= exps[k];
     }
-    mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((cols + 1) * width));
-    if (!mod || !out) {
-        Py_CLEAR(out);
-        PyErr_NoMemory();
+    if (!all_reduced(base_buf.buf, rows, mod, n, "windows"))
         goto done;
-    }
-    limbs_from_bytes(mod, n, mb, mod_buf.len);
-    for (Py_ssize_t i = 0; i < rows; i++) {
-        if (not_reduced((const unsigned char *)base_buf.buf + i * width, mod, n)) {
-            Py_CLEAR(out);
-            PyErr_SetString(PyExc_ValueError, "windows needs bases reduced modulo the modulus");
-            goto done;
-        }
-    }
+    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((cols + 1) * width));
+    if (!out)
+        goto done;
     int bits = 0;
     while (bits < 63 && (top >> bits) != 0)
         bits++;
@@ -1173,40 +1199,23 @@ pack(PyObject *Py_UNUSED(module), PyObject *args)
         return NULL;
     PyObject *out = NULL;
 #if RF_IFMA_BUILT
-    mp_limb_t *mod = NULL;
     uint64_t *consts = NULL, *acc = NULL, *x = NULL;
-    const unsigned char *mb = mod_buf.buf;
-    if (!rf_ifma_supported()) {
-        PyErr_SetString(PyExc_ValueError, "pack needs a CPU with AVX-512 IFMA");
+    mp_size_t n;
+    int L;
+    mp_limb_t *mod = ifma_modulus(&mod_buf, "pack", &n, &L);
+    if (mod == NULL)
         goto done;
-    }
-    if (mod_buf.len < 8 || (mb[0] & 1) == 0 || mb[mod_buf.len - 1] == 0) {
-        PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
-        goto done;
-    }
-    mp_size_t n = (mp_size_t)((mod_buf.len + 7) / 8);
     size_t width = (size_t)n * 8;
-    int L = (int)((8 * mod_buf.len + 2 + 51) / 52);
-    if (L > RF_MAX_L52 || count < 0 || per < 1 || slot_bits < 0 || slot_bits > 1 << 16) {
-        PyErr_SetString(PyExc_ValueError, "pack needs a modulus of at most 4,100 bits, count >= 0, per >= 1 and 0 <= slot_bits <= 65536");
+    if (count < 0 || per < 1 || slot_bits < 0 || slot_bits > 1 << 16) {
+        PyErr_SetString(PyExc_ValueError, "pack needs count >= 0, per >= 1 and 0 <= slot_bits <= 65536");
         goto done;
     }
     if (ct_buf.len != (Py_ssize_t)(count * width)) {
         PyErr_SetString(PyExc_ValueError, "pack needs count residues of the modulus' width");
         goto done;
     }
-    mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
-    if (!mod) {
-        PyErr_NoMemory();
+    if (!all_reduced(ct_buf.buf, count, mod, n, "pack"))
         goto done;
-    }
-    limbs_from_bytes(mod, n, mb, mod_buf.len);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        if (not_reduced((const unsigned char *)ct_buf.buf + i * width, mod, n)) {
-            PyErr_SetString(PyExc_ValueError, "pack needs residues reduced modulo the modulus");
-            goto done;
-        }
-    }
     Py_ssize_t runs = (count + per - 1) / per;
     consts = vectors(4, L); /* N, one, r2, plain 1 */
     acc = vectors(1, L);
