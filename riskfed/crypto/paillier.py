@@ -28,7 +28,7 @@ from riskfed.crypto.encoding import from_residue, to_residue
 from riskfed.crypto.keys import PrivateKey, PublicKey
 from riskfed.crypto import native as native_kernels
 from riskfed.crypto.multiexp import small_pow
-from riskfed.crypto.parallel import chunk_bounds, run_chunks
+from riskfed.crypto.parallel import chunk_bounds, effective_jobs, run_chunks
 from riskfed.errors import InvalidCiphertextError, ProtocolError, format_rows
 
 mpz = gmpy2.mpz
@@ -343,6 +343,15 @@ def encrypt_with(public_key: PublicKey, values: Sequence[int] | np.ndarray, rand
     return [_seal(to_residue(int(v), n), mpz(r), n_mpz, n2) for v, r in zip(vals, randomizers)]
 
 
+def _table_workload(workload: int | None, bounds: list, n_jobs: int, threads: bool) -> int:
+    """Encryptions one fixed-base table will serve: the whole ``workload`` when this
+    process's threads share the table, a worker's share when each worker process builds
+    its own, and without a workload this call's largest chunk."""
+    if workload is None:
+        return max((b - a for a, b in bounds), default=0)
+    return workload if threads else workload // effective_jobs(n_jobs)
+
+
 def encrypt(
     public_key: PublicKey,
     values: Sequence[int] | np.ndarray,
@@ -364,8 +373,9 @@ def encrypt(
     window:
         Fixed-base window in bits (default: :func:`choose_window` for ``workload``).
     workload:
-        How many values each worker process is expected to encrypt under this key over
-        the session, which sizes the fixed-base table (default: this call's share).
+        How many values this party expects to encrypt under this key over the session,
+        which sizes the fixed-base table (default: this call's largest chunk). Threads
+        share one table; worker processes build one each, sized for their share.
 
     Returns
     -------
@@ -386,7 +396,7 @@ def encrypt(
     # which share one table (gmpy2's go to worker processes, one table each).
     threads = native_kernels.ENABLED
     if window is None:
-        window = choose_window(public_key, workload if workload is not None else max((b - a for a, b in bounds), default=0))
+        window = choose_window(public_key, _table_workload(workload, bounds, n_jobs, threads))
         held = cached_window(n, h_s) if len(bounds) == 1 or threads else None
         if held is not None and (workload is None or held >= window):
             window = held  # in-process: a table this process already built is free
@@ -542,7 +552,8 @@ def affine(
     if randomizers is not None and len(randomizers) != rows:
         raise ValueError("affine needs one randomizer per constant")
     bounds = chunk_bounds(rows, n_jobs, _MIN_PARALLEL_ITEMS)
-    window = choose_window(public_key, workload if workload is not None else max((b - a for a, b in bounds), default=0))
+    threads = native_kernels.use_ifma()  # the IFMA kernel releases the GIL
+    window = choose_window(public_key, _table_workload(workload, bounds, n_jobs, threads))
     h_s = int(public_key.h_s)
     parts = run_chunks(
         _affine_chunk,
@@ -559,7 +570,7 @@ def affine(
             for a, b in bounds
         ],
         n_jobs=n_jobs,
-        threads=native_kernels.use_ifma(),  # the IFMA kernel releases the GIL
+        threads=threads,
     )
     return [c for part in parts for c in part]
 

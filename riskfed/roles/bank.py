@@ -37,10 +37,9 @@ from riskfed.alignment.ecdh import EcdhKey
 from riskfed.alignment.index import AlignedIndex, intersect_all, match_positions
 from riskfed.alignment.keyed_hash import keyed_digests, new_shared_key
 from riskfed.alignment.normalize import IdNormalization
-from riskfed.crypto import native, paillier
+from riskfed.crypto import paillier
 from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
 from riskfed.crypto.multiexp import multiexp_many
-from riskfed.crypto.parallel import effective_jobs
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
 from riskfed.errors import AlignmentError, ConfigurationError, KeyMismatchError, ProtocolError
@@ -580,7 +579,7 @@ class Bank(Role):
         randomizers = self._batch.pop("randomizers", None)
         if self.hyper.randomness == "coordinator" and randomizers is None:
             raise ProtocolError("bank: no randomness from the coordinator this round.", party=COORDINATOR)
-        workload = 2 * len(self.train_rows) // (1 if native.ENABLED else effective_jobs(self.n_jobs))
+        workload = 2 * len(self.train_rows)  # two epochs of refreshes (own randomness)
         residuals = paillier.affine(
             self.public_key, terms, plan.c_q, n_jobs=self.n_jobs, workload=workload, randomizers=randomizers
         )

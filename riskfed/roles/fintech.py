@@ -30,10 +30,9 @@ import numpy as np
 from riskfed.alignment.ecdh import EcdhKey
 from riskfed.alignment.keyed_hash import keyed_digests
 from riskfed.alignment.normalize import IdNormalization
-from riskfed.crypto import native, paillier
+from riskfed.crypto import paillier
 from riskfed.crypto.keys import check_key_bits
 from riskfed.crypto.multiexp import multiexp
-from riskfed.crypto.parallel import effective_jobs
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
 from riskfed.errors import AlignmentError, KeyMismatchError, ProtocolError
@@ -304,9 +303,8 @@ class Fintech(Role):
                 )
             ]
         # One call for both vectors keeps every core busy. The workload (two epochs of
-        # this session's encryptions per table: one table for this process's threads with
-        # the C kernels, one per worker process otherwise) sizes the fixed-base table.
-        workload = 2 * len(plain) * self.hyper.steps_per_epoch // (1 if native.ENABLED else effective_jobs(self.n_jobs))
+        # this session's encryptions) sizes the fixed-base table.
+        workload = 2 * len(plain) * self.hyper.steps_per_epoch
         cts = paillier.encrypt(self.public_key, plain, n_jobs=self.n_jobs, workload=workload)
         return [self._scores_reply(msg.round, cts)]
 
