@@ -293,9 +293,8 @@ def _native_planes(cs: Sequence, exps: np.ndarray, g: int, n2) -> tuple[list, ob
     """:func:`_by_planes`'s products by the C kernel: every column's ``Π c_i^{exps_ij}``
     (non-negative exponents) and ``Π c_i``."""
     rows, cols = exps.shape
-    width = -(-n2.bit_length() // 64) * 8
-    modulus = int(n2).to_bytes((n2.bit_length() + 7) // 8, "little")
-    bases = b"".join(mpz(c).to_bytes(width, "little") for c in cs)
+    modulus, width = native.modulus_bytes(n2)
+    bases = native.residue_bytes(cs, width)
     blob = native.kernels.planes(modulus, bases, np.ascontiguousarray(exps, dtype="<i8").tobytes(), rows, cols, g)
     values = native.residues(blob, width)
     return values[:cols], values[cols]
@@ -322,9 +321,8 @@ def _windows_share(cs: Sequence, matrix: np.ndarray, w: int, n2, low: np.ndarray
     on 300 columns. Same contract as :func:`_planes_share`."""
     exps = np.ascontiguousarray(matrix - low, dtype="<i8")
     rows, cols = exps.shape
-    width = -(-n2.bit_length() // 64) * 8
-    modulus = int(n2).to_bytes((n2.bit_length() + 7) // 8, "little")
-    bases = b"".join(mpz(c).to_bytes(width, "little") for c in cs)
+    modulus, width = native.modulus_bytes(n2)
+    bases = native.residue_bytes(cs, width)
     values = native.residues(native.kernels.windows(modulus, bases, exps.tobytes(), rows, cols, w), width)
     return values[:cols], values[cols]
 

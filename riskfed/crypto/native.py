@@ -43,6 +43,18 @@ def table_entry_bytes(modulus_bits: int) -> int:
     return 8 * ((modulus_bits + 63) // 64)
 
 
+def modulus_bytes(modulus) -> tuple[bytes, int]:
+    """The modulus as the kernels take it (little-endian, unpadded) and the byte width of
+    each residue they take and return (whole 64-bit limbs)."""
+    bits = int(modulus).bit_length()
+    return int(modulus).to_bytes((bits + 7) // 8, "little"), -(-bits // 64) * 8
+
+
+def residue_bytes(values, width: int) -> bytes:
+    """Residues as the kernels take them: consecutive little-endian, ``width`` bytes each."""
+    return b"".join(gmpy2.mpz(v).to_bytes(width, "little") for v in values)
+
+
 def residues(blob: bytes, width: int) -> list:
     """The kernels' output: consecutive little-endian residues of ``width`` bytes each."""
     frm = gmpy2.mpz.from_bytes

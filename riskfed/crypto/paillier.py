@@ -484,16 +484,12 @@ def _affine_chunk(n: int, h_s: int, window: int, bases: list, scalars: list, con
 def _native_affine(n2, fresh: list, terms: list) -> list:
     """:func:`_affine_chunk`'s products by the C kernel (AVX-512 IFMA, eight rows at a
     time): ``fresh_i · Π_k a_ki^{s_ki}`` for non-negative ``s``."""
-    width = -(-n2.bit_length() // 64) * 8
-    modulus = int(n2).to_bytes((n2.bit_length() + 7) // 8, "little")
-
-    def pack(cs) -> bytes:
-        return b"".join(mpz(c).to_bytes(width, "little") for c in cs)
-
+    modulus, width = native_kernels.modulus_bytes(n2)
     (a, x), *rest = terms
     b, y = rest[0] if rest else ((), ())
+    u, v, f = (native_kernels.residue_bytes(cs, width) for cs in (a, b, fresh))
     exps = [np.asarray(e, dtype="<i8").tobytes() for e in (x, y)]
-    blob = native_kernels.kernels.affine(modulus, pack(fresh), pack(a), pack(b), exps[0], exps[1], len(fresh))
+    blob = native_kernels.kernels.affine(modulus, f, u, v, exps[0], exps[1], len(fresh))
     return native_kernels.residues(blob, width)
 
 
@@ -615,15 +611,9 @@ def pack(public_key: PublicKey, ciphertexts: Sequence, slot_bits: int) -> list:
     # The IFMA kernel packs eight runs at a time at about 2.2 times a gmpy2 squaring's
     # cost: it pays from three full runs on (a wide party's hundreds of values).
     if native_kernels.use_ifma() and -(-runs // 8) * (per - 1) * 2.2 < len(ciphertexts) - runs:
-        width = -(-n2.bit_length() // 64) * 8
-        blob = native_kernels.kernels.pack(
-            int(n2).to_bytes((n2.bit_length() + 7) // 8, "little"),
-            b"".join(mpz(c).to_bytes(width, "little") for c in ciphertexts),
-            len(ciphertexts),
-            per,
-            slot_bits,
-        )
-        return native_kernels.residues(blob, width)
+        modulus, width = native_kernels.modulus_bytes(n2)
+        cts = native_kernels.residue_bytes(ciphertexts, width)
+        return native_kernels.residues(native_kernels.kernels.pack(modulus, cts, len(ciphertexts), per, slot_bits), width)
     out = []
     for start in range(0, len(ciphertexts), per):
         group = list(ciphertexts[start : start + per])
