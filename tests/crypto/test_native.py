@@ -38,6 +38,17 @@ def table_for(modulus, base, window: int, rows: int, **kw):
 needs_ifma = pytest.mark.skipif(not kernels.ifma_supported(), reason="this CPU has no AVX-512 IFMA")
 
 
+def both_ways(monkeypatch, switch: str, make):
+    """``make(on)`` with ``native.<switch>`` on and then off; the two must agree exactly.
+    Returns what the switched-on path made."""
+    made = {}
+    for on in (True, False):
+        monkeypatch.setattr(native, switch, on)
+        made[on] = make(on)
+    assert made[True] == made[False]
+    return made[True]
+
+
 def exponent(digits: np.ndarray, k: int, window: int) -> int:
     return sum(int(d) << (window * i) for i, d in enumerate(digits[:, k]))
 
@@ -77,12 +88,8 @@ def test_native_and_gmpy2_randomizers_agree_on_the_same_digits(keypair, monkeypa
     pk, sk = keypair
     window = 6
     digits = fixed_digits(monkeypatch, pk, window, 50, seed=7)
-    made = {}
-    for use_c in (True, False):
-        monkeypatch.setattr(native, "ENABLED", use_c)
-        made[use_c] = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 50, window)
-    assert made[True] == made[False]
-    assert made[True][3] == gmpy2.powmod(pk.h_s, exponent(digits, 3, window), pk.n_squared)
+    made = both_ways(monkeypatch, "ENABLED", lambda _: paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 50, window))
+    assert made[3] == gmpy2.powmod(pk.h_s, exponent(digits, 3, window), pk.n_squared)
 
 
 def test_threads_share_one_table_and_make_fresh_randomizers(keypair, monkeypatch):
@@ -146,14 +153,13 @@ def test_party_randomizers_agree_between_c_and_gmpy2_tables(keypair, monkeypatch
     pk, sk = keypair
     window = 5
     digits = fixed_digits(monkeypatch, pk, window, 40, seed=11)
-    made = {}
-    for use_c in (True, False):
-        monkeypatch.setattr(native, "ENABLED", use_c)
+    def make(use_c):
         table = paillier.fixed_base_table(pk.n, pk.h_s, window)
         assert isinstance(table.tables, tuple) != use_c
-        made[use_c] = paillier._randomizers(table, 40)
-    assert made[True] == made[False]
-    assert made[True][7] == gmpy2.powmod(pk.h_s, exponent(digits, 7, window), pk.n_squared)
+        return paillier._randomizers(table, 40)
+
+    made = both_ways(monkeypatch, "ENABLED", make)
+    assert made[7] == gmpy2.powmod(pk.h_s, exponent(digits, 7, window), pk.n_squared)
     monkeypatch.undo()
     values = list(range(-20, 20))
     assert decrypt(sk, paillier.encrypt(pk, values, window=window)) == values
@@ -198,15 +204,13 @@ def test_ifma_is_the_default_where_the_cpu_has_it(keypair, monkeypatch):
     assert native.mode() == ("ifma" if native.IFMA and native.ENABLED else "mpn" if native.ENABLED else "gmpy2")
     monkeypatch.setattr(native, "ENABLED", True)  # also under RISKFED_NATIVE=0
     digits = fixed_digits(monkeypatch, pk, 6, 20, seed=3)
-    made = {}
-    for ifma in (True, False):
-        monkeypatch.setattr(native, "IFMA", ifma)
-        made[ifma] = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 20, 6)
+    def make(ifma):
         table = paillier.fixed_base_table(pk.n, pk.h_s, 6)
         assert table.tables.ifma == ifma
-        made[ifma].extend(paillier._randomizers(table, 20))
-    assert made[True] == made[False]
-    assert made[True][20] == gmpy2.powmod(pk.h_s, exponent(digits, 0, 6), pk.n_squared)
+        return paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 20, 6) + paillier._randomizers(table, 20)
+
+    made = both_ways(monkeypatch, "IFMA", make)
+    assert made[20] == gmpy2.powmod(pk.h_s, exponent(digits, 0, 6), pk.n_squared)
 
 
 @needs_ifma
@@ -232,14 +236,10 @@ def test_ifma_affine_gives_the_gmpy2_residuals(keypair, monkeypatch, rows, two, 
     c = rng.integers(-2**30, 2**30, rows)
     randomizers = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, rows, 5)
     terms = [(u, s), (v, t)] if two else [(u, s)]
-    made = {}
-    for ifma in (True, False):
-        monkeypatch.setattr(native, "IFMA", ifma)
-        made[ifma] = paillier.affine(pk, terms, c, randomizers=randomizers)
-    assert made[True] == made[False]
+    made = both_ways(monkeypatch, "IFMA", lambda _: paillier.affine(pk, terms, c, randomizers=randomizers))
     plain_u, plain_v = decrypt(sk, u), decrypt(sk, v)
     want = [int(c[i]) + int(s[i]) * plain_u[i] + (int(t[i]) * plain_v[i] if two else 0) for i in range(rows)]
-    assert decrypt(sk, made[True]) == want
+    assert decrypt(sk, made) == want
 
 
 @needs_ifma
@@ -279,14 +279,11 @@ def test_ifma_kernels_at_the_production_key_size(monkeypatch):
     matrix = rng.integers(-(2**11), 2**11, size=(30, 9))
     s, t, c = rng.integers(0, 2**10, 30), rng.integers(-200, 200, 30), rng.integers(-(2**40), 2**40, 30)
     randomizers = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 30, 6)
-    made = {}
-    for ifma in (True, False):
-        monkeypatch.setattr(native, "IFMA", ifma)
-        made[ifma] = (
-            multiexp(pk, cts, matrix, n_jobs=1),
-            paillier.affine(pk, [(cts, s), (cts[::-1], t)], c, randomizers=randomizers),
-        )
-    assert made[True] == made[False]
+    both_ways(
+        monkeypatch,
+        "IFMA",
+        lambda _: (multiexp(pk, cts, matrix, n_jobs=1), paillier.affine(pk, [(cts, s), (cts[::-1], t)], c, randomizers=randomizers)),
+    )
 
 
 @needs_ifma
@@ -311,6 +308,8 @@ def test_ifma_packing_gives_gmpy2s_packed_ciphertexts(keypair, monkeypatch, coun
 @needs_ifma
 def test_packing_takes_the_ifma_kernel_for_many_runs(keypair, monkeypatch):
     pk, sk = keypair
+    monkeypatch.setattr(native, "ENABLED", True)  # also under RISKFED_NATIVE=0
+    monkeypatch.setattr(native, "IFMA", True)
     slot_bits = 40
     per = paillier.slots_per_ciphertext(pk, slot_bits)
     values = list(range(5 * per))  # five full runs: the kernel pays
