@@ -580,3 +580,23 @@ def test_fuzzed_checkpoints_load_or_fail_typed(tables, interrupted, party, data)
                                            key_bits=512, allow_insecure_key=True, resume_epoch=epoch))  # fmt: skip
         except RiskfedError:
             pass  # typed: DataValidationError, ConfigurationError or ProtocolError, with a message
+
+
+def test_the_bank_resumes_only_from_a_checkpoint_that_passes(tables, interrupted, tmp_path):
+    from riskfed.deploy.bank import checkpoint_writer, load_resume_state
+
+    directory, _ = interrupted
+    session_id, epoch = latest_checkpoint(directory, "bank")
+    state = read_checkpoint(directory, "bank", session_id, epoch)
+    bank_table = tables[0]
+    checkpoint_writer(tmp_path, bank_table)(state)
+    assert load_resume_state(tmp_path, bank_table)["session_id"] == session_id
+    state["local"]["weights"][0] = np.nan
+    checkpoint_writer(tmp_path, bank_table)(state)
+    with pytest.raises(DataValidationError, match=r"bank: checkpoint '.*epoch-0001\.json': state\.local\.weights must be finite"):
+        load_resume_state(tmp_path, bank_table)
+    state["local"]["weights"][0] = 0.0
+    checkpoint_writer(tmp_path, bank_table)(state)
+    smaller = validate_table(generate_pilot(1500, seed=3).bank.iloc[:1400], party="bank", id_column="customer_id", label_column="default")
+    with pytest.raises(ConfigurationError, match=r"bank: checkpoint '.*epoch-0001\.json' was made on a table of 1,500 rows; this one has 1,400"):
+        load_resume_state(tmp_path, smaller)
