@@ -24,14 +24,12 @@ epoch before the one a fintech saved last (it crashed between the two writes).
 Threat model: a checkpoint is as sensitive as the party's model part plus the list of
 its customers that the partners share; it stays on the party's own disk (files 0600).
 
-Reading a checkpoint back trusts nothing in it: the JSON's nesting and the ``.npz``
-headers are bounded before parsing (:mod:`riskfed.data.stored`), and the state is
-checked against the schema of its kind (:data:`CHECKPOINT_SCHEMAS`: every field's type,
-shape and range, weights finite) and against the party's table (row positions in range,
-lengths consistent) before any role sees it. A malformed checkpoint is a
-:class:`~riskfed.errors.DataValidationError` naming the party, the file and the field.
-To add a field to a checkpoint, add it to the schema of its kind (and to ``required``
-if every checkpoint has it).
+Reading one back trusts nothing in it: JSON nesting and ``.npz`` headers are bounded
+before parsing (:mod:`riskfed.data.stored`); the state must satisfy the schema of its
+kind (:data:`CHECKPOINT_SCHEMAS`: type, shape and range of every field, weights finite)
+and agree with the party's table (rows in range) before any role sees it, or reading
+ends in a :class:`~riskfed.errors.DataValidationError` naming the party, file and field.
+A new field is one entry in the schema of its kind (``optional`` unless always written).
 """
 
 from __future__ import annotations
@@ -49,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from riskfed.alignment.index import METHODS
-from riskfed.data.stored import ID_NORMALIZATION, PLAIN_ID, check_record, field_name, invalid, parse_json, read_npz
+from riskfed.data.stored import ID_NORMALIZATION, PLAIN_ID, check_record, field_name, invalid, parse_json, read_bounded, read_npz, record
 from riskfed.errors import ConfigurationError, DataValidationError, format_rows
 from riskfed.protocol.messages import BANK
 from riskfed.roles.local import Hyperparameters
@@ -90,6 +88,7 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 # -- schemas -------------------------------------------------------------------------------
 _ID = PLAIN_ID
+_TRAIN_ROWS = {"type": "ndarray", "dtype": "int", "ndim": 1, "minimum": 0, "distinct": True, "minItems": 1}
 _COUNT = {"type": "integer", "minimum": 1, "maximum": 1 << 40}
 _ROWS = {"type": "ndarray", "dtype": "int", "ndim": 1, "minimum": 0, "distinct": True}
 _VECTOR = {"type": "ndarray", "dtype": "float", "ndim": 1, "finite": True}
@@ -101,24 +100,14 @@ def _by_fintech(value: dict) -> dict:
     return {"type": "object", "propertyNames": _ID, "additionalProperties": value, "maxProperties": 64}
 
 
-def _record(properties: dict, *, optional: tuple[str, ...] = (), extra=False) -> dict:
-    """An object with these fields (all required but ``optional``), nothing else unless ``extra``."""
-    return {
-        "type": "object",
-        "required": [k for k in properties if k not in optional],
-        "properties": properties,
-        "additionalProperties": extra,
-    }
-
-
 def _hyperparameters_schema() -> dict:
     # Derived from the dataclass, so a new hyper-parameter is checked without an edit here;
     # ranges are Hyperparameters' own (checked in _check_common).
     kinds = {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number", "finite": True}, str: {"type": "string"}}
-    return _record({f.name: kinds.get(type(f.default), {}) for f in dataclasses.fields(Hyperparameters)})
+    return record({f.name: kinds.get(type(f.default), {}) for f in dataclasses.fields(Hyperparameters)})
 
 
-_OPTIMIZER = _record(
+_OPTIMIZER = record(
     {"steps": {"type": "integer", "minimum": 0}}
     | {name: _VECTOR for name in ("weights", "average", "velocity", "epoch_start")}
     | {"second": _VECTOR | {"minimum": 0}}
@@ -130,7 +119,7 @@ _COMMON = {
     "local": _OPTIMIZER,
     "data_fingerprint": _HEX64,
 }
-_EPOCH_ENTRY = _record(
+_EPOCH_ENTRY = record(
     {
         "epoch": {"type": "integer", "minimum": 1},
         "relative_change": {"type": "number", "minimum": 0, "notNaN": True},
@@ -141,11 +130,11 @@ _EPOCH_ENTRY = _record(
     optional=("loss", "seconds"),
     extra=_SCALAR,
 )
-_BATCH_LOSS = _record(
+_BATCH_LOSS = record(
     {"epoch": {"type": "integer", "minimum": 1}, "batch": {"type": "integer", "minimum": 1}, "loss": {"type": ["number", "null"], "finite": True}},
     extra=_SCALAR,
 )
-BANK_CHECKPOINT = _record(
+BANK_CHECKPOINT = record(
     _COMMON
     | {
         "kind": {"const": BANK_KIND},
@@ -157,7 +146,7 @@ BANK_CHECKPOINT = _record(
         "fintech_rows": _by_fintech(_COUNT),
         "slots": _by_fintech({"type": "integer", "minimum": 1, "maximum": 1 << 20}),
         "history": {"type": "array", "items": _EPOCH_ENTRY},
-        "aligned": _record(
+        "aligned": record(
             {
                 "method": {"enum": list(METHODS)},
                 "bank_count": _COUNT,
@@ -166,7 +155,7 @@ BANK_CHECKPOINT = _record(
                 "partner_rows": _by_fintech(_ROWS),
             }
         ),
-        "train_rows": _ROWS,
+        "train_rows": _TRAIN_ROWS,
         "holdout_rows": _ROWS,
         "batch_losses": {"type": "array", "items": _BATCH_LOSS},
         # The per-session secret behind the split and batch order (an int or hex bytes).
@@ -174,30 +163,25 @@ BANK_CHECKPOINT = _record(
     },
     optional=("batch_losses", "data_fingerprint", "secret"),
 )
-FINTECH_CHECKPOINT = _record(
+FINTECH_CHECKPOINT = record(
     _COMMON
     | {
         "kind": {"const": FINTECH_KIND},
         "party": _ID,
         "round": {"type": "integer", "minimum": 0, "maximum": 1 << 62},
         "aligned_rows": _ROWS,
-        "train_rows": _ROWS,
+        "train_rows": _TRAIN_ROWS,
     },
     optional=("data_fingerprint",),
 )
 #: Checkpoint kind → the schema its state must satisfy.
 CHECKPOINT_SCHEMAS = {BANK_KIND: BANK_CHECKPOINT, FINTECH_KIND: FINTECH_CHECKPOINT}
-_ENVELOPE = _record(
-    {
-        "format_version": {"type": "integer"},
-        "party": {"type": "string"},
-        "session_id": {"type": "string"},
-        "epoch": {"type": "integer"},
-        "arrays_sha256": {"type": "string"},
-        "state": {"type": "object", "properties": {"kind": {"enum": list(CHECKPOINT_SCHEMAS)}}, "required": ["kind"]},
-    }
-)
-_POINTER = _record({"session_id": _ID, "epoch": {"type": "integer", "minimum": 1, "maximum": 9999}})
+_ENVELOPE = record(
+    {"format_version": {"type": "integer"}, "party": {"type": "string"}, "session_id": {"type": "string"},
+     "epoch": {"type": "integer"}, "arrays_sha256": {"type": "string"},
+     "state": {"type": "object", "properties": {"kind": {"enum": list(CHECKPOINT_SCHEMAS)}}, "required": ["kind"]}}
+)  # fmt: skip
+_POINTER = record({"session_id": _ID, "epoch": {"type": "integer", "minimum": 1, "maximum": 9999}})
 
 
 # -- checks across fields ------------------------------------------------------------------
@@ -262,8 +246,6 @@ class _Checker:
             raise self.fail("state.batch_losses", "must belong to the epochs in state.history")
 
     def split(self, train: np.ndarray, holdout: np.ndarray, aligned: int) -> None:
-        if not train.size:
-            raise self.fail("state.train_rows", "must not be empty")
         self.rows_below(train, aligned, "state.train_rows", "the shared customers")
         self.rows_below(holdout, aligned, "state.holdout_rows", "the shared customers")
         if np.intersect1d(train, holdout).size:
@@ -275,8 +257,6 @@ class _Checker:
             raise self.fail("state.party", f"must be {self.party!r}, whose checkpoint this is")
         if table_rows is not None:
             self.rows_below(s["aligned_rows"], table_rows, "state.aligned_rows", f"{self.party}'s table")
-        if not s["train_rows"].size:
-            raise self.fail("state.train_rows", "must not be empty")
         self.rows_below(s["train_rows"], s["aligned_rows"].size, "state.train_rows", "the shared customers")
 
 
@@ -293,16 +273,12 @@ def validate_state(
 
     Parameters
     ----------
-    state:
-        As returned by the roles' ``checkpoint_state`` (or read back from disk).
-    party:
-        Whose checkpoint it is.
+    state, party:
+        A state as the roles' ``checkpoint_state`` returns it, and whose it is.
     context:
         How to name it in errors (e.g. ``"checkpoint '/x/epoch-0003.json'"``).
-    epoch, session_id:
-        The epoch and session the file claims, when known.
-    table_rows:
-        Rows of the party's table, when known.
+    epoch, session_id, table_rows:
+        The epoch and session the file claims and the rows of the party's table, when known.
 
     Raises
     ------
@@ -314,6 +290,8 @@ def validate_state(
     kind = state.get("kind") if isinstance(state, dict) else None
     if kind not in CHECKPOINT_SCHEMAS:
         raise invalid(party, context, "state.kind", f"must be one of {', '.join(map(repr, CHECKPOINT_SCHEMAS))}")
+    if (kind == BANK_KIND) != (party == BANK):
+        raise invalid(party, context, "state.kind", f"must not be {kind!r} in {party}'s checkpoint")
     check_record(state, CHECKPOINT_SCHEMAS[kind], party=party, context=context, root="state")
     checker = _Checker(state, party, context)
     checker.common(session_id)
@@ -428,16 +406,6 @@ def _prune(folder: Path, *, keep: int) -> None:
             (folder / f"{_epoch_stem(old)}.{ext}").unlink(missing_ok=True)
 
 
-def _read_limited(path: Path, limit: int, *, party: str, context: str) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > limit:
-            raise DataValidationError(f"{party}: {context} is {size:,} bytes; riskfed writes at most {limit:,}.", party=party)
-        return path.read_bytes()
-    except OSError as exc:
-        raise DataValidationError(f"{party}: {context} is unreadable ({exc.strerror or type(exc).__name__}).", party=party) from None
-
-
 def read_checkpoint(
     directory: str | Path, party: str, session_id: str, epoch: int, *, table_rows: int | None = None
 ) -> dict:
@@ -472,13 +440,13 @@ def read_checkpoint(
         )
     json_path, npz_path = folder / f"{stem}.json", folder / f"{stem}.npz"
     context, npz_context = f"checkpoint {str(json_path)!r}", f"checkpoint {str(npz_path)!r}"
-    meta = parse_json(_read_limited(json_path, MAX_JSON_BYTES, party=party, context=context), party=party, context=context)
+    meta = parse_json(read_bounded(json_path, MAX_JSON_BYTES, party=party, context=context), party=party, context=context)
     check_record(meta, _ENVELOPE, party=party, context=context)
     expected = {"format_version": FORMAT_VERSION, "party": party, "session_id": session_id, "epoch": epoch}
     wrong = [k for k, v in expected.items() if meta[k] != v]
     if wrong:
         raise DataValidationError(f"{party}: checkpoint {stem} of session {session_id!r} has unexpected {', '.join(wrong)}.", party=party)
-    blob = _read_limited(npz_path, MAX_NPZ_BYTES, party=party, context=npz_context)
+    blob = read_bounded(npz_path, MAX_NPZ_BYTES, party=party, context=npz_context)
     if hashlib.sha256(blob).hexdigest() != meta["arrays_sha256"]:
         raise DataValidationError(f"{party}: the arrays of checkpoint {stem} of session {session_id!r} do not match their hash.", party=party)
     # Headers are checked before numpy allocates anything; nothing is unpickled.
@@ -503,7 +471,7 @@ def latest_checkpoint(directory: str | Path, party: str) -> tuple[str, int] | No
     if not pointer.is_file():
         return None
     context = f"checkpoint pointer {str(pointer)!r}"
-    data = parse_json(_read_limited(pointer, 4096, party=party, context=context), party=party, context=context)
+    data = parse_json(read_bounded(pointer, 4096, party=party, context=context), party=party, context=context)
     check_record(data, _POINTER, party=party, context=context)
     session_id, epoch = data["session_id"], data["epoch"]
     if not (Path(directory) / party / session_id / f"{_epoch_stem(epoch)}.json").is_file():

@@ -393,6 +393,15 @@ def test_rows_beyond_the_table_and_another_table_size(tmp_path):
         read_checkpoint(tmp_path, "bank", SESSION, 1, table_rows=40)
 
 
+def test_a_checkpoint_of_the_other_kind_is_refused(tmp_path):
+    write_checkpoint(tmp_path, "fintech_1", SESSION, 1, _bank_state())
+    with pytest.raises(DataValidationError, match=FINTECH_FILE + r"state\.kind must not be 'riskfed-bank-checkpoint' in fintech_1's checkpoint"):
+        read_checkpoint(tmp_path, "fintech_1", SESSION, 1)
+    write_checkpoint(tmp_path, "bank", SESSION, 1, _fintech_state() | {"party": "bank"})
+    with pytest.raises(DataValidationError, match=BANK_FILE + r"state\.kind must not be 'riskfed-fintech-checkpoint' in bank's checkpoint"):
+        read_checkpoint(tmp_path, "bank", SESSION, 1)
+
+
 def test_the_history_must_match_the_epoch(tmp_path):
     write_checkpoint(tmp_path, "bank", SESSION, 3, _bank_state(epochs=2))
     with pytest.raises(DataValidationError, match=r"state\.history must have one entry per epoch of the checkpoint \(3\)"):

@@ -47,6 +47,17 @@ def invalid(party: str, context: str, subject: str, problem: str) -> DataValidat
     return DataValidationError(f"{party}: {context}: {subject} {problem}.", party=party)
 
 
+def read_bounded(path, limit: int, *, party: str, context: str) -> bytes:
+    """A file's bytes, refusing one larger than ``limit`` before reading it."""
+    try:
+        size = path.stat().st_size
+        if size > limit:
+            raise DataValidationError(f"{party}: {context} is {size:,} bytes; riskfed writes at most {limit:,}.", party=party)
+        return path.read_bytes()
+    except OSError as exc:
+        raise DataValidationError(f"{party}: {context} is unreadable ({exc.strerror or type(exc).__name__}).", party=party) from None
+
+
 # -- JSON --------------------------------------------------------------------------------
 def json_depth(data: bytes) -> int:
     """Deepest nesting of ``[``/``{`` in a JSON text (exact for valid JSON)."""
@@ -167,6 +178,15 @@ def _array_bound(name: str, holds):
 _BOUND_WORDS = {"minimum": "≥", "maximum": "≤", "exclusiveMinimum": ">"}
 
 
+def _min_items(validator, count, instance, schema):
+    """``minItems`` counts array elements too."""
+    if isinstance(instance, np.ndarray):
+        if instance.size < count:
+            yield ValidationError(f"must have at least {count} item(s)")
+    else:
+        yield from _BASE["minItems"](validator, count, instance, schema)
+
+
 def _no_arrays(name: str):
     """``enum``/``const`` refuse arrays (numpy's ``==`` would compare element-wise)."""
     base = _BASE[name]
@@ -218,6 +238,7 @@ _Validator = validators.extend(
         "minimum": _array_bound("minimum", lambda a, b: a.min() >= b),
         "maximum": _array_bound("maximum", lambda a, b: a.max() <= b),
         "exclusiveMinimum": _array_bound("exclusiveMinimum", lambda a, b: a.min() > b),
+        "minItems": _min_items,
         "enum": _no_arrays("enum"),
         "const": _no_arrays("const"),
         "dtype": _dtype,
@@ -232,7 +253,7 @@ _Validator = validators.extend(
 )
 _CUSTOM = {"dtype", "ndim", "finite", "notNaN", "distinct"}
 # Keywords that word their own message when they meet an array.
-_ARRAY_AWARE = {"minimum", "maximum", "exclusiveMinimum", "enum", "const"}
+_ARRAY_AWARE = {"minimum", "maximum", "exclusiveMinimum", "minItems", "enum", "const"}
 _TYPE_WORDS = {
     "integer": "an integer",
     "number": "a number",
@@ -253,6 +274,13 @@ ID_NORMALIZATION = {
     "properties": {"strip": {"type": "boolean"}, "casefold": {"type": "boolean"}, "remove": {"type": "string", "maxLength": 256}},
     "additionalProperties": False,
 }
+
+
+def record(properties: dict, *, optional=(), extra=False) -> dict:
+    """Schema of an object with these fields (all required but ``optional``); others
+    are refused unless ``extra`` (``True``, or a schema they must satisfy)."""
+    required = [k for k in properties if k not in optional]
+    return {"type": "object", "required": required, "properties": properties, "additionalProperties": extra}
 
 
 def field_name(root: str, path) -> str:
@@ -340,5 +368,7 @@ __all__ = [
     "invalid",
     "json_depth",
     "parse_json",
+    "read_bounded",
     "read_npz",
+    "record",
 ]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from riskfed.data.stored import ID_NORMALIZATION, PLAIN_ID, check_record, invalid, parse_json
+from riskfed.data.stored import ID_NORMALIZATION, PLAIN_ID, check_record, invalid, parse_json, read_bounded, record
 from riskfed.errors import ConfigurationError, DataValidationError
 
 BANK_KIND = "riskfed-bank-model"
@@ -30,12 +30,7 @@ _FINITE = {"type": "number", "finite": True}
 _POSITIVE = {"type": "number", "finite": True, "exclusiveMinimum": 0}
 
 
-def _record(properties: dict, *, optional=(), extra=False) -> dict:
-    required = [k for k in properties if k not in optional]
-    return {"type": "object", "required": required, "properties": properties, "additionalProperties": extra}
-
-
-PREPROCESSING = _record(
+PREPROCESSING = record(
     {
         "party": {"type": "string"},
         "numeric": _NAMES,
@@ -54,12 +49,12 @@ _LINEAR = {
     "feature_names": _NAMES,
     "weights": {"type": "array", "items": _FINITE},
 }
-FINTECH_MODEL = _record(
+FINTECH_MODEL = record(
     {"kind": {"const": FINTECH_KIND}, "party": PLAIN_ID, "format_version": {"const": 1}, "id_normalization": ID_NORMALIZATION} | _LINEAR,
     optional=("party", "format_version", "feature_names"),
     extra=True,
 )
-BANK_MODEL = _record(
+BANK_MODEL = record(
     {
         "kind": {"const": BANK_KIND},
         "party": {"const": "bank"},
@@ -69,8 +64,8 @@ BANK_MODEL = _record(
         "intercept": _FINITE,
         "fintechs": {"type": "array", "items": PLAIN_ID, "maxItems": 64},
         "id_column": {"type": "string"},
-        "fallback": _record(_LINEAR | {"intercept": _FINITE}, optional=("feature_names",)),
-        "scorecard": _record({"base_points": _POSITIVE, "base_odds": _POSITIVE, "pdo": _POSITIVE}),
+        "fallback": record(_LINEAR | {"intercept": _FINITE}, optional=("feature_names",)),
+        "scorecard": record({"base_points": _POSITIVE, "base_odds": _POSITIVE, "pdo": _POSITIVE}),
         "training": {"type": "object"},
     },
     optional=("party", "format_version", "feature_names", "id_column", "training"),
@@ -154,13 +149,7 @@ def read_model_part(file: str | Path, party: str) -> dict:
     """Read ``party``'s part from ``file`` (bounded JSON) and :func:`validate_model_part` it."""
     file = Path(file)
     context = f"model part {str(file)!r}"
-    try:
-        size = file.stat().st_size
-        if size > MAX_PART_BYTES:
-            raise DataValidationError(f"{party}: {context} is {size:,} bytes; riskfed writes at most {MAX_PART_BYTES:,}.", party=party)
-        data = file.read_bytes()
-    except OSError as exc:
-        raise DataValidationError(f"{party}: cannot read {context} ({exc.strerror or type(exc).__name__}).", party=party) from None
+    data = read_bounded(file, MAX_PART_BYTES, party=party, context=context)
     return validate_model_part(parse_json(data, party=party, context=f"{str(file)!r}"), party, context=context)
 
 
