@@ -8,10 +8,13 @@ traceback, and leave ``--out`` exactly as it was.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from riskfed.cli import main
 from riskfed.errors import (
@@ -368,3 +371,48 @@ def test_cli_score_refuses_a_nan_weight(tmp_path, capsys, saved_model_dir, small
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert re.match(r"error: fintech_1: model part '.*fintech_1/model\.json': weights\[0\] must be finite", err), err
     assert not scores.exists() and _tree(tmp_path) == before
+
+
+def _positions(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _positions(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _positions(v, (*prefix, i))
+
+
+@pytest.mark.parametrize("party", ["bank", "fintech_1"])
+@settings(max_examples=60, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzzed_model_parts_score_or_fail_typed(saved_model_dir, small_pilot, party, data):
+    """Any one field of a part replaced or removed: it scores (finite results) or a typed error says why."""
+    import json
+    import shutil
+    import tempfile
+
+    from riskfed.models.federated import FederatedModel
+    from riskfed.scoring.score import score_applicants
+
+    values = st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats() | st.text(max_size=5) | st.lists(st.floats(), max_size=3) | st.just({})
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model"
+        shutil.copytree(saved_model_dir, model)
+        path = model / party / "model.json"
+        part = json.loads(path.read_text())
+        where = data.draw(st.sampled_from(list(_positions(part))[1:]))
+        parent = part
+        for key in where[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = data.draw(values)
+        path.write_text(json.dumps(part))
+        try:
+            loaded = FederatedModel.load(model)
+            out = score_applicants(loaded, small_pilot.applicants.head(30), list(small_pilot.fintechs))
+        except RiskfedError:
+            return  # typed, with a message
+        assert np.isfinite(out["probability_of_default"]).all()
