@@ -248,7 +248,9 @@ class _Checker:
     def split(self, train: np.ndarray, holdout: np.ndarray, aligned: int) -> None:
         self.rows_below(train, aligned, "state.train_rows", "the shared customers")
         self.rows_below(holdout, aligned, "state.holdout_rows", "the shared customers")
-        if np.intersect1d(train, holdout).size:
+        in_train = np.zeros(aligned, dtype=bool)
+        in_train[train] = True
+        if in_train[holdout].any():
             raise self.fail("state.holdout_rows", "must not share a row with state.train_rows")
 
     def fintech(self, table_rows: int | None) -> None:

@@ -345,6 +345,7 @@ TAMPERED_STATES = [
     ("partner rows of another length", "bank", _set(["aligned", "partner_rows", "fintech_1"], lambda a: a[:-1]), r"state\.aligned\.partner_rows\.fintech_1 must list as many customers as state\.aligned\.bank_rows \(20\)"),
     ("holdout overlaps training", "bank", _set(["holdout_rows"], _with_nan(0, 3)), r"state\.holdout_rows must not share a row with state\.train_rows"),
     ("slots of an unknown fintech", "bank", _set(["slots"], {"fintech_9": 2}), r"state\.slots must name exactly the fintechs fintech_1"),
+    ("a fintech name with a path", "bank", _set(["fintech_rows"], {"../f": 2}), r"state\.fintech_rows has an invalid field name \(each must be a plain identifier"),
     ("history of another epoch", "bank", _set(["history", 0, "epoch"], 2), r"state\.history must list epochs 1, 2, … in order"),
     ("nan loss", "bank", _set(["history", 0, "loss"], np.nan), r"state\.history\[0\]\.loss must be finite"),
     ("unknown psi", "bank", _set(["psi_method"], "plain"), r"state\.psi_method must be one of 'ecdh', 'keyed-hash'"),

@@ -228,8 +228,10 @@ def _not_nan(validator, required, instance, schema):
 
 
 def _distinct(validator, required, instance, schema):
-    if required and isinstance(instance, np.ndarray) and np.unique(instance).size != instance.size:
-        yield ValidationError("must not repeat a value")
+    if required and isinstance(instance, np.ndarray) and instance.dtype.kind in _NUMERIC_KINDS and instance.size > 1:
+        ordered = np.sort(instance, axis=None)
+        if (ordered[1:] == ordered[:-1]).any():
+            yield ValidationError("must not repeat a value")
 
 
 _Validator = validators.extend(
@@ -298,6 +300,12 @@ def field_name(root: str, path) -> str:
 
 def _problem(error: ValidationError) -> str:
     """The broken rule in words, never the value found."""
+    if "propertyNames" in error.schema_path:
+        return f"has an invalid field name (each {_rule(error)})"
+    return _rule(error)
+
+
+def _rule(error: ValidationError) -> str:
     keyword, value, schema = error.validator, error.validator_value, error.schema
     if keyword in _CUSTOM or (keyword in _ARRAY_AWARE and isinstance(error.instance, np.ndarray)):
         return error.message
