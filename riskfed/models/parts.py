@@ -4,9 +4,10 @@ Each party keeps its own part (``MODEL_DIR/<party>/model.json``): its preprocess
 (medians, levels, means and scales), its feature names and weights; the bank's part
 adds the intercept, the bank-only fallback model, the scorecard scaling and the list of
 fintechs. A part is read with a bounded JSON parser and checked against
-:data:`BANK_MODEL` or :data:`FINTECH_MODEL` (types, every number finite, scales and
-scorecard parameters positive), then across fields: the weights match the feature
-names one for one, and the feature names are exactly those the preprocessing produces.
+:data:`BANK_MODEL` or :data:`FINTECH_MODEL` (types; every number finite; weights below
+a million in size; scales and scorecard parameters positive), then across fields: the
+weights match the feature names one for one, and the feature names are exactly those
+the preprocessing produces.
 A damaged or edited part is a :class:`~riskfed.errors.DataValidationError` naming the
 party, the file and the field — never a NaN score.
 
@@ -27,6 +28,9 @@ MAX_PART_BYTES = 256 << 20
 
 _NAMES = {"type": "array", "items": {"type": "string", "maxLength": 1024}}
 _FINITE = {"type": "number", "finite": True}
+# Weights act on standardised features: no trained model comes near a million, while a
+# planted 1e300 would turn every score into 0 or 1 without any error.
+_WEIGHT = {"type": "number", "finite": True, "minimum": -1e6, "maximum": 1e6}
 _POSITIVE = {"type": "number", "finite": True, "exclusiveMinimum": 0}
 
 
@@ -47,7 +51,7 @@ PREPROCESSING = record(
 _LINEAR = {
     "preprocessing": PREPROCESSING,
     "feature_names": _NAMES,
-    "weights": {"type": "array", "items": _FINITE},
+    "weights": {"type": "array", "items": _WEIGHT},
 }
 FINTECH_MODEL = record(
     {"kind": {"const": FINTECH_KIND}, "party": PLAIN_ID, "format_version": {"const": 1}, "id_normalization": ID_NORMALIZATION} | _LINEAR,
@@ -61,10 +65,10 @@ BANK_MODEL = record(
         "format_version": {"const": 1},
         "id_normalization": ID_NORMALIZATION,
         **_LINEAR,
-        "intercept": _FINITE,
+        "intercept": _WEIGHT,
         "fintechs": {"type": "array", "items": PLAIN_ID, "maxItems": 64},
         "id_column": {"type": "string"},
-        "fallback": record(_LINEAR | {"intercept": _FINITE}, optional=("feature_names",)),
+        "fallback": record(_LINEAR | {"intercept": _WEIGHT}, optional=("feature_names",)),
         "scorecard": record({"base_points": _POSITIVE, "base_odds": _POSITIVE, "pdo": _POSITIVE}),
         "training": {"type": "object"},
     },
