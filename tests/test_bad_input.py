@@ -8,10 +8,13 @@ traceback, and leave ``--out`` exactly as it was.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from riskfed.cli import main
 from riskfed.errors import (
@@ -60,6 +63,9 @@ CASES = [
     ("label 2", lambda b, f: (_set(b, [6], "y", 2), f), SchemaError, r"bank: column 'y' must hold 0 \(no default\) or 1 \(default\) but has other values in 1 row\(s\): id\(s\) 'C00006'", "bank", "y"),
     ("label text", lambda b, f: (_set(b, [6, 12], "y", "yes"), f), SchemaError, r"bank: column 'y' must hold 0 .* in 2 row\(s\): id\(s\) 'C00006', 'C00012'", "bank", "y"),
     ("single-class labels", lambda b, f: (b.assign(y=0), f), SchemaError, r"bank: column 'y' holds only the class 0", "bank", "y"),
+    # A repeated header: refused, never renamed to income.1 (the file is named by the CLI).
+    ("repeated bank column", lambda b, f: (b.set_axis(["id", "y", "income", "income", "region"], axis=1), f), SchemaError, r"bank: column name\(s\) 'income' appear more than once in ", "bank", "income"),
+    ("repeated fintech column", lambda b, f: (b, f.set_axis(["id", "late_bills", "late_bills"], axis=1)), SchemaError, r"fintech_1: column name\(s\) 'late_bills' appear more than once in ", "fintech_1", "late_bills"),
 ]
 ALIGNMENT_CASES = [
     ("empty intersection", lambda b, f: (b, f.assign(id=[f"Z{i:05d}" for i in range(len(f))])), AlignmentError, r"The intersection of bank \(400 rows\) and fintech_1 \(360 rows\) has 0 customers; at least 100 are required", "fintech_1"),
@@ -257,3 +263,160 @@ def test_every_error_here_is_a_riskfed_error():
     for case in CASES + ALIGNMENT_CASES:
         assert issubclass(case[2], RiskfedError)
     assert issubclass(DataValidationError, RiskfedError)
+
+
+# -- repeated column names in files ------------------------------------------------------
+def test_cli_names_the_file_with_a_repeated_column(tmp_path, capsys, tiny_bank, tiny_fintech):
+    bank_path, fin_path = _write_inputs(tmp_path, tiny_bank, tiny_fintech)
+    text = bank_path.read_text().splitlines()
+    assert text[0] == "id,y,income,utilisation,region"
+    bank_path.write_text("\n".join(["id,y,income,income,region", *text[1:]]) + "\n")
+    out = tmp_path / "out"
+    code, line = _run_cli(tmp_path, capsys, _run_args(bank_path, fin_path, out, *TEST_KEY), out=out)
+    assert code == 2
+    assert re.fullmatch(r"error: bank: column name\(s\) 'income' appear more than once in '.*in/bank\.csv'; give each column its own name .*", line), line
+
+
+def test_a_real_column_named_income_1_is_a_feature(tmp_path, capsys, tiny_bank, tiny_fintech):
+    from riskfed.data.io import read_table
+    from riskfed.data.schema import validate_table
+
+    bank = tiny_bank.assign(**{"income.1": tiny_bank["income"] * 2})
+    bank_path, fin_path = _write_inputs(tmp_path, bank, tiny_fintech)
+    table = validate_table(read_table(bank_path, party="bank", id_column="id"), party="bank", id_column="id", label_column="y")
+    assert table.feature_names == ["income", "utilisation", "region", "income.1"]
+    # The CLI reads it too and stops only later, at training (these tables are too small).
+    out = tmp_path / "out"
+    _, line = _run_cli(tmp_path, capsys, _run_args(bank_path, fin_path, out, *TEST_KEY), out=out)
+    assert "only 210 shared customers are left for training" in line and "appear more than once" not in line
+
+
+# -- damaged or edited model parts -------------------------------------------------------------
+def _tampered_model(saved_model_dir, tmp_path, party, edit):
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(saved_model_dir, model)
+    path = model / party / "model.json"
+    part = json.loads(path.read_text())
+    edit(part)
+    path.write_text(json.dumps(part))  # NaN and Infinity written as JSON allows them
+    return model
+
+
+def _put(*path_and_value):
+    *path, value = path_and_value
+
+    def edit(part):
+        target = part
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value(target[path[-1]]) if callable(value) else value
+
+    return edit
+
+
+MODEL_PART_CASES = [
+    ("nan bank weight", "bank", _put("weights", 0, float("nan")), r"weights\[0\] must be finite \(it is NaN or infinite\)"),
+    ("infinite fintech weight", "fintech_1", _put("weights", 2, float("inf")), r"weights\[2\] must be finite"),
+    ("nan intercept", "bank", _put("intercept", float("nan")), r"intercept must be finite"),
+    ("absurd weight", "fintech_1", _put("weights", 1, 1e300), r"weights\[1\] must be ≤ 1000000\.0"),
+    ("text intercept", "bank", _put("intercept", "-1.2"), r"intercept must be a number"),
+    ("one weight short", "fintech_1", _put("weights", lambda w: w[:-1]), r"weights must have one weight per feature \(\d+\); it has \d+"),
+    ("feature names of another model", "bank", _put("feature_names", lambda n: n[::-1]), r"feature_names must be the features the preprocessing produces"),
+    ("zero scale", "bank", _put("preprocessing", "scale", 1, 0.0), r"preprocessing\.scale\[1\] must be > 0"),
+    ("nan median", "fintech_1", _put("preprocessing", "medians", "monthly_spend", float("nan")), r"preprocessing\.medians\.monthly_spend must be finite"),
+    ("mean of another length", "bank", _put("preprocessing", "mean", lambda m: m + [0.0]), r"preprocessing\.mean must have one value per model feature"),
+    ("levels of a missing category", "bank", _put("preprocessing", "levels", lambda lv: {}), r"preprocessing\.levels must list the levels of each categorical feature"),
+    ("preprocessing not a dict", "fintech_1", _put("preprocessing", [1, 2]), r"preprocessing must be an object"),
+    ("nan fallback weight", "bank", _put("fallback", "weights", 3, float("nan")), r"fallback\.weights\[3\] must be finite"),
+    ("negative pdo", "bank", _put("scorecard", "pdo", -20.0), r"scorecard\.pdo must be > 0"),
+    ("infinite base odds", "bank", _put("scorecard", "base_odds", float("inf")), r"scorecard\.base_odds must be finite"),
+    ("a fintech name that leaves the directory", "bank", _put("fintechs", ["../../etc"]), r"fintechs\[0\] must be a plain identifier"),
+    ("another fintech's part", "fintech_1", _put("party", "fintech_2"), r"party must be 'fintech_1', whose part this is"),
+    ("unknown normalisation", "bank", _put("id_normalization", "strip", "yes"), r"id_normalization\.strip must be true or false"),
+]
+
+
+@pytest.mark.parametrize("case, party, edit, message", MODEL_PART_CASES, ids=[c[0] for c in MODEL_PART_CASES])
+def test_api_damaged_model_parts_are_named(saved_model_dir, tmp_path, case, party, edit, message):
+    from riskfed.models.federated import FederatedModel
+
+    model = _tampered_model(saved_model_dir, tmp_path, party, edit)
+    with pytest.raises(DataValidationError, match=rf"{party}: model part '.*{party}/model\.json': " + message) as info:
+        FederatedModel.load(model)
+    assert info.value.party == party
+
+
+def test_api_deeply_nested_model_part(saved_model_dir, tmp_path):
+    from riskfed.models.federated import FederatedModel
+
+    model = _tampered_model(saved_model_dir, tmp_path, "bank", lambda part: None)
+    (model / "bank" / "model.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DataValidationError, match=r"bank: '.*bank/model\.json' is not valid JSON \(nested 100,000 levels deep"):
+        FederatedModel.load(model)
+
+
+def test_cli_score_refuses_a_nan_weight(tmp_path, capsys, saved_model_dir, small_pilot):
+    model = _tampered_model(saved_model_dir, tmp_path, "fintech_1", _put("weights", 0, float("nan")))
+    small_pilot.applicants.to_csv(tmp_path / "applicants.csv", index=False)
+    small_pilot.fintechs[0].to_csv(tmp_path / "fintech.csv", index=False)
+    before = _tree(tmp_path)
+    scores = tmp_path / "scores.csv"
+    code = main(
+        ["score", "--model", str(model), "--bank", str(tmp_path / "applicants.csv"),
+         "--fintech", str(tmp_path / "fintech.csv"), "--out", str(scores), "--quiet"]
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert re.match(r"error: fintech_1: model part '.*fintech_1/model\.json': weights\[0\] must be finite", err), err
+    assert not scores.exists() and _tree(tmp_path) == before
+
+
+def _positions(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _positions(v, (*prefix, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _positions(v, (*prefix, i))
+
+
+@pytest.mark.parametrize("party", ["bank", "fintech_1"])
+# A tiny but positive scale may still overflow exp() in the sigmoid (to a score of 0 or 1,
+# which the assertion below accepts as finite).
+@pytest.mark.filterwarnings("ignore:overflow encountered in exp:RuntimeWarning")
+@settings(max_examples=60, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(data=st.data())
+def test_fuzzed_model_parts_score_or_fail_typed(saved_model_dir, small_pilot, party, data):
+    """Any one field of a part replaced or removed: it scores (finite results) or a typed error says why."""
+    import json
+    import shutil
+    import tempfile
+
+    from riskfed.models.federated import FederatedModel
+    from riskfed.scoring.score import score_applicants
+
+    values = st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats() | st.text(max_size=5) | st.lists(st.floats(), max_size=3) | st.just({})
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / "model"
+        shutil.copytree(saved_model_dir, model)
+        path = model / party / "model.json"
+        part = json.loads(path.read_text())
+        where = data.draw(st.sampled_from(list(_positions(part))[1:]))
+        parent = part
+        for key in where[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()) and isinstance(parent, dict):
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = data.draw(values)
+        path.write_text(json.dumps(part))
+        try:
+            loaded = FederatedModel.load(model)
+            out = score_applicants(loaded, small_pilot.applicants.head(30), list(small_pilot.fintechs))
+        except RiskfedError:
+            return  # typed, with a message
+        assert np.isfinite(out["probability_of_default"]).all()

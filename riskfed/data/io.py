@@ -2,6 +2,8 @@
 
 * CSV and Parquet by file extension; id columns are read as text from CSV so leading
   zeros survive ("00123" stays "00123").
+* A column name that occurs twice in a file's header is an error (pandas would
+  silently rename the copy to ``income.1``).
 * :func:`iter_table_chunks` streams a large file in row chunks for batch scoring.
 * :func:`atomic_output_dir` makes ``--out`` all-or-nothing: outputs are written to a
   hidden sibling directory and moved into place only when everything succeeded.
@@ -20,6 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from riskfed.data.schema import duplicate_columns, duplicate_columns_error
+from riskfed.data.stored import parse_json
 from riskfed.errors import ConfigurationError, DataValidationError
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -39,12 +43,40 @@ def _check_exists(path: Path, party: str | None) -> None:
         raise DataValidationError(f"{party or 'Input'}: file {str(path)!r} does not exist.", party=party)
 
 
+def _header(path: Path, fmt: str) -> list[str]:
+    """The column names exactly as the file spells them.
+
+    pandas renames a repeated CSV column (``income``, ``income.1``), which would then
+    be indistinguishable from a real column named ``income.1``: read the raw first
+    row instead. Empty CSV names are left out (pandas names them ``Unnamed: k``).
+    """
+    if fmt == "parquet":
+        return [str(name) for name in pq.read_schema(path).names]
+    first = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False)
+    return [name for name in first.iloc[0].tolist() if name != ""]
+
+
+def _check_header(path: Path, fmt: str, party: str | None) -> None:
+    dup = duplicate_columns(_header(path, fmt))
+    if dup:
+        raise duplicate_columns_error(party or "Input", dup, repr(str(path)))
+
+
 def read_table(path: str | Path, *, party: str | None = None, id_column: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet table; the id column (if named) is read as text from CSV."""
+    """Read a CSV or Parquet table; the id column (if named) is read as text from CSV.
+
+    Raises
+    ------
+    DataValidationError
+        Wrong extension, missing or unreadable file.
+    SchemaError
+        A column name occurs twice in the header (never renamed to ``income.1``).
+    """
     path = Path(path)
     fmt = table_format(path, party=party)
     _check_exists(path, party)
     try:
+        _check_header(path, fmt, party)
         if fmt == "csv":
             return pd.read_csv(path, dtype={id_column: str} if id_column else None, low_memory=False)
         return pd.read_parquet(path)
@@ -60,6 +92,7 @@ def iter_table_chunks(
     fmt = table_format(path, party=party)
     _check_exists(path, party)
     try:
+        _check_header(path, fmt, party)
         if fmt == "csv":
             reader = pd.read_csv(
                 path, dtype={id_column: str} if id_column else None, chunksize=chunk_rows, low_memory=False
@@ -119,8 +152,20 @@ def _json_default(obj):
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text())
+def read_json(path: str | Path, *, party: str | None = None):
+    """Read a JSON file, its nesting bounded (:func:`riskfed.data.stored.parse_json`).
+
+    Raises
+    ------
+    DataValidationError
+        Unreadable, not JSON, or nested too deeply.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataValidationError(f"{party or 'Input'}: cannot read {str(path)!r}: {exc.strerror or exc}", party=party) from None
+    return parse_json(data, party=party or "Input", context=repr(str(path)))
 
 
 def check_output_dir(out_dir: str | Path) -> None:

@@ -10,7 +10,9 @@ otherwise end in a traceback or — worse — a silently wrong model:
 * the label column (bank only) holds 0/1 and both classes;
 * every feature is numeric, or categorical text with a bounded number of levels; a
   numeric column with stray text ("n/a", "12,5") is an error, not a coercion;
-* no feature is entirely null, and none holds ±inf.
+* no feature is entirely null, and none holds ±inf;
+* no column name occurs twice (files are checked on their raw header in
+  :mod:`riskfed.data.io`, before pandas would rename a copy to ``income.1``).
 
 Missing values (NaN) in features are allowed: they are imputed by the party's own
 preprocessor, and their counts are reported.
@@ -79,6 +81,27 @@ class PartyTable:
         if self.labels is not None:
             out["default_rate"] = float(self.labels.mean())
         return out
+
+
+def duplicate_columns(names) -> list[str]:
+    """Column names that occur more than once, in order of first appearance."""
+    seen: set[str] = set()
+    dups: list[str] = []
+    for name in map(str, names):
+        if name in seen and name not in dups:
+            dups.append(name)
+        seen.add(name)
+    return dups
+
+
+def duplicate_columns_error(party: str, names: list[str], where: str) -> SchemaError:
+    """The one message for repeated column names, whether in a file or a DataFrame."""
+    return SchemaError(
+        f"{party}: column name(s) {format_rows(names)} appear more than once in {where}; give each column its own "
+        "name (riskfed never renames or drops a column for you).",
+        party=party,
+        column=names[0],
+    )
 
 
 def _row_labels(ids: pd.Series | None, mask: np.ndarray, index: pd.Index) -> list:
@@ -225,9 +248,9 @@ def validate_table(
         raise ConfigurationError(f"{party}: expected a pandas DataFrame, got {type(df).__name__}.")
     if len(df) == 0:
         raise SchemaError(f"{party}: the table has no rows.", party=party)
-    if df.columns.duplicated().any():
-        dup = [str(c) for c in df.columns[df.columns.duplicated()]]
-        raise SchemaError(f"{party}: column name(s) {format_rows(dup)} appear more than once.", party=party, column=dup[0])
+    dup = duplicate_columns(df.columns)
+    if dup:
+        raise duplicate_columns_error(party, dup, repr(source) if source else "the table")
     df = df.reset_index(drop=True)
     _require_columns(df, [id_column], party, "id")
     if label_column is not None:

@@ -90,12 +90,15 @@ def load_resume_state(directory: str | Path, table: PartyTable) -> dict:
     ------
     ConfigurationError
         No checkpoint, or one made on different data.
+    DataValidationError
+        A damaged or tampered checkpoint (see :func:`riskfed.checkpoint.read_checkpoint`).
     """
     latest = latest_checkpoint(directory, BANK)
     if latest is None:
         raise ConfigurationError(f"bank: nothing to resume: no checkpoint in {str(Path(directory) / BANK)!r}.", party=BANK)
     session_id, epoch = latest
-    state = read_checkpoint(directory, BANK, session_id, epoch)
+    # Checked against its schema and this table's size before the bank sees it.
+    state = read_checkpoint(directory, BANK, session_id, epoch, table_rows=table.n_rows)
     if state.get("data_fingerprint") != table_fingerprint(table.ids, table.features):
         raise ConfigurationError(
             f"bank: the checkpoint of session {session_id!r} was made on other data than {table.source or 'this table'}; "

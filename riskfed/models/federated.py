@@ -19,6 +19,7 @@ party keeps only its own directory.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -28,11 +29,12 @@ import pandas as pd
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
 from riskfed.crypto.parallel import dask_backend
-from riskfed.data.io import read_json, write_json
+from riskfed.data.io import write_json
 from riskfed.data.schema import PartyTable, validate_table
 from riskfed.errors import ConfigurationError, DataValidationError, NotFittedError
 from riskfed.federation import ProgressCallback, SessionOutcome, run_training_session
 from riskfed.models.baselines import FallbackModel
+from riskfed.models.parts import read_model_part
 from riskfed.protocol.messages import BANK, fintech_name
 from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, PSI_METHODS, Bank
 from riskfed.roles.coordinator import Coordinator
@@ -88,11 +90,14 @@ class FederatedModel:
     def load(cls, path: str | Path, *, parties: Sequence[str] | None = None) -> "FederatedModel":
         """Load the bank's part and (where present) the fintechs' parts from ``path``.
 
+        Every part is checked before it is used (:mod:`riskfed.models.parts`): types,
+        finite numbers, weights matching the feature names.
+
         Raises
         ------
         DataValidationError
-            A part is missing, not JSON, of the wrong kind, or lacks fields (damaged or
-            written by an incompatible riskfed).
+            A part is missing, not JSON, of the wrong kind, lacks fields or holds
+            malformed ones (damaged, edited or written by an incompatible riskfed).
         """
         path = Path(path)
         bank_file = path / BANK / MODEL_FILE
@@ -101,35 +106,20 @@ class FederatedModel:
                 f"bank: no model part at {str(bank_file)!r}; expected a directory written by 'riskfed run' or 'riskfed pilot'.",
                 party=BANK,
             )
-        bank = _read_part(bank_file, BANK, "riskfed-bank-model", _BANK_FIELDS)
+        bank = read_model_part(bank_file, BANK)
         fintechs = {}
         for name in parties if parties is not None else bank["fintechs"]:
-            f_file = path / name / MODEL_FILE
+            f_file = path / _check_name(name) / MODEL_FILE
             if f_file.is_file():
-                fintechs[name] = _read_part(f_file, name, "riskfed-fintech-model", _FINTECH_FIELDS)
+                fintechs[name] = read_model_part(f_file, name)
         return cls(bank, fintechs)
 
 
-_BANK_FIELDS = ("id_normalization", "preprocessing", "weights", "intercept", "fintechs", "fallback", "scorecard")
-_FINTECH_FIELDS = ("id_normalization", "preprocessing", "weights")
-
-
-def _read_part(file: Path, party: str, kind: str, fields: Sequence[str]) -> dict:
-    """One party's model part, checked for its kind and fields before anything uses it."""
-    try:
-        part = read_json(file)
-    except ValueError as exc:
-        raise DataValidationError(f"{party}: {str(file)!r} is not valid JSON ({exc}).", party=party) from None
-    if not isinstance(part, dict) or part.get("kind") != kind:
-        raise DataValidationError(f"{party}: {str(file)!r} is not a riskfed {party.split('_')[0]} model part.", party=party)
-    missing = [f for f in fields if f not in part]
-    if missing:
-        raise DataValidationError(
-            f"{party}: the model part {str(file)!r} lacks {', '.join(missing)}; it is damaged or was written by an "
-            "incompatible riskfed version.",
-            party=party,
-        )
-    return part
+def _check_name(name) -> str:
+    # Party names become directory names: nothing that could leave the model directory.
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
+        raise ConfigurationError(f"{name!r} is not a party name (fintech_1, fintech_2, …).")
+    return name
 
 
 def _as_table(

@@ -19,7 +19,8 @@ from riskfed.data.io import (
     write_json,
     write_table,
 )
-from riskfed.errors import DataValidationError
+from riskfed.data.schema import validate_table
+from riskfed.errors import DataValidationError, SchemaError
 
 
 @pytest.fixture
@@ -138,3 +139,65 @@ def test_json_helpers_and_private_files(tmp_path):
     assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
     with pytest.raises(TypeError, match="object is not JSON serialisable"):
         write_json({"o": object()}, tmp_path / "bad.json")
+
+
+# -- repeated column names: refused from the raw header, never renamed -----------------------
+DUPLICATE = r"bank: column name\(s\) 'income' appear more than once in '.*{name}'; give each column its own name"
+
+
+def test_a_repeated_csv_column_is_refused_not_renamed(tmp_path):
+    path = tmp_path / "dup.csv"
+    path.write_text("id,income,age,income\n1,10,30,11\n2,20,40,21\n")
+    # What pandas alone would do: rename the copy and carry on.
+    assert pd.read_csv(path).columns.tolist() == ["id", "income", "age", "income.1"]
+    with pytest.raises(SchemaError, match=DUPLICATE.format(name=r"dup\.csv")) as info:
+        read_table(path, party="bank", id_column="id")
+    assert (info.value.party, info.value.column) == ("bank", "income")
+    with pytest.raises(SchemaError, match=DUPLICATE.format(name=r"dup\.csv")):
+        list(iter_table_chunks(path, chunk_rows=1, party="bank", id_column="id"))
+
+
+def test_every_repeated_name_is_listed(tmp_path):
+    path = tmp_path / "dups.csv"
+    path.write_text('id,"a",b,a,b,b,"x,y","x,y"\n1,2,3,4,5,6,7,8\n')
+    with pytest.raises(SchemaError, match=r"fintech_1: column name\(s\) 'a', 'b', 'x,y' appear more than once"):
+        read_table(path, party="fintech_1")
+
+
+def test_a_real_column_named_like_a_pandas_copy_is_kept(tmp_path):
+    path = tmp_path / "real.csv"
+    path.write_text("id,income,income.1,,\n1,10,11,,\n2,20,21,,\n")
+    frame = read_table(path, party="bank", id_column="id")
+    # 'income.1' is the file's own name; empty names are pandas' 'Unnamed: k', not duplicates.
+    assert frame.columns.tolist() == ["id", "income", "income.1", "Unnamed: 3", "Unnamed: 4"]
+    assert frame["income.1"].tolist() == [11, 21]
+    assert [c.columns.tolist()[:3] for c in iter_table_chunks(path, chunk_rows=1, id_column="id")] == [["id", "income", "income.1"]] * 2
+
+
+def test_a_repeated_parquet_column_gets_the_same_message(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "dup.parquet"
+    pq.write_table(pa.table([pa.array(["1"]), pa.array([10]), pa.array([11])], names=["id", "income", "income"]), path)
+    with pytest.raises(SchemaError, match=DUPLICATE.format(name=r"dup\.parquet")):
+        read_table(path, party="bank")
+    with pytest.raises(SchemaError, match=DUPLICATE.format(name=r"dup\.parquet")):
+        list(iter_table_chunks(path, party="bank"))
+
+
+def test_a_repeated_dataframe_column_names_the_source():
+    frame = pd.DataFrame([[1, 10, 11]], columns=["id", "income", "income"])
+    with pytest.raises(SchemaError, match=DUPLICATE.format(name="bank.csv")):
+        validate_table(frame, party="bank", id_column="id", source="bank.csv")
+    with pytest.raises(SchemaError, match=r"bank: column name\(s\) 'income' appear more than once in the table"):
+        validate_table(frame, party="bank", id_column="id")
+
+
+def test_read_json_bounds_nesting(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 50_000 + "]" * 50_000)
+    with pytest.raises(DataValidationError, match=r"bank: '.*deep\.json' is not valid JSON \(nested 50,000 levels deep"):
+        read_json(path, party="bank")
+    path.write_text('{"a": [1, {"b": "[[[["}]}')
+    assert read_json(path) == {"a": [1, {"b": "[[[["}]}
