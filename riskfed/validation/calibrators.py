@@ -46,9 +46,10 @@ FORMAT_VERSION = 1
 # from the ends first, so a calibrated PD is always finite and strictly inside (0, 1).
 LOGIT_CLIP = 1e-12
 
-# Default floor of an isotonic PD: 0.03 %, the regulatory minimum PD for retail
-# exposures under the EU Capital Requirements Regulation (Art. 160(1) and 163(1)). A band
-# with no defaults on the calibration split must not get a PD of zero.
+# Default floor of an isotonic PD: 0.03 %, the PD floor of Basel II and of the original EU
+# Capital Requirements Regulation (Art. 160(1), 163(1)); the final Basel III reforms raise
+# it to 0.05 % for most exposures. A step with no defaults on the calibration split must
+# not get a PD of zero; set pd_floor to the floor that applies to the portfolio.
 PD_FLOOR = 0.0003
 
 
@@ -63,6 +64,13 @@ class _Calibrator:
             raise NotFittedError(
                 f"This {type(self).__name__} is not fitted yet; call fit(p, y_true) on a "
                 "calibration split first."
+            )
+
+    def _require_labels(self, y_true: Any) -> None:
+        if y_true is None:
+            raise ConfigurationError(
+                f"The 'y_true' parameter of {type(self).__name__}.fit must be the default "
+                "flags (0/1) of the calibration split. Got None instead."
             )
 
     def fit_transform(self, p: Any, y_true: Any = None) -> np.ndarray:
@@ -272,7 +280,10 @@ class PlattCalibrator(_Calibrator):
         ------
         SchemaError
             On invalid PDs or labels, or PDs that are all the same.
+        ConfigurationError
+            If ``y_true`` is missing.
         """
+        self._require_labels(y_true)
         y, probs = _check_inputs(y_true, p)
         z = _clipped_logit(probs)
         if np.ptp(z) == 0.0:
@@ -307,8 +318,9 @@ class IsotonicCalibrator(_Calibrator):
     Parameters
     ----------
     pd_floor : float, default 0.0003
-        Smallest calibrated PD (0.03 %, the regulatory floor for retail exposures). A
-        step with no defaults on the calibration split would otherwise get a PD of 0.
+        Smallest calibrated PD (0.03 %, the Basel II floor; 0.05 % under the final
+        Basel III rules for most exposures). A step with no defaults on the calibration
+        split would otherwise get a PD of 0.
     pd_cap : float, default 0.9997
         Largest calibrated PD, the same distance from 1, so log-odds and scorecard
         points stay finite.
@@ -351,9 +363,11 @@ class IsotonicCalibrator(_Calibrator):
         SchemaError
             On invalid PDs or labels.
         ConfigurationError
-            If ``pd_floor`` and ``pd_cap`` are not ``0 <= pd_floor < pd_cap <= 1``.
+            If ``pd_floor`` and ``pd_cap`` are not ``0 <= pd_floor < pd_cap <= 1``, or
+            ``y_true`` is missing.
         """
         owner = "IsotonicCalibrator"
+        self._require_labels(y_true)
         floor = check_float(self.pd_floor, "pd_floor", owner, 0.0, 1.0, closed="left")
         cap = check_float(self.pd_cap, "pd_cap", owner, floor, 1.0, closed="right")
         y, probs = _check_inputs(y_true, p)

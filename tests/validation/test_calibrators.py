@@ -92,6 +92,8 @@ def test_platt_at_the_extremes_stays_finite_and_ordered():
     cal = PlattCalibrator().fit(score, y)
     out = cal.transform([0.0, 1e-300, 0.5, 1.0])
     assert np.all((out > 0) & (out < 1)) and np.all(np.diff(out) >= 0)
+    with pytest.raises(ConfigurationError, match=r"The 'y_true' parameter of PlattCalibrator.fit must be the default flags \(0/1\) of the calibration split\. Got None instead"):
+        PlattCalibrator().fit(score)
     with pytest.raises(SchemaError, match=r"p holds a single value on the calibration split; Platt scaling needs at least two distinct PDs"):
         PlattCalibrator().fit([0.2, 0.2, 0.2, 0.2], [0, 1, 0, 1])
 
