@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from riskfed.errors import ConfigurationError
 from riskfed.validation._checks import check_float, check_names, check_pair
 from riskfed.validation.strategy import _Cumulative
 
@@ -266,7 +267,7 @@ def swap_set(
     SchemaError
         On invalid labels or PDs.
     ConfigurationError
-        On a cut-off that is not a finite number, or invalid ``names``.
+        On a cut-off that is not a number (NaN included), or invalid ``names``.
 
     Examples
     --------
@@ -278,10 +279,14 @@ def swap_set(
     names = check_names(names, owner)
     limits = []
     for name, value in (("cutoff_a", cutoff_a), ("cutoff_b", cutoff_b)):
-        if isinstance(value, float) and value == -np.inf:
-            limits.append(value)  # cutoff_for_approval_rate's "approve no one"
-        else:
-            limits.append(check_float(value, name, owner, -np.inf, np.inf))
+        # -inf (approve no one, from cutoff_for_approval_rate) and inf are valid policies.
+        real = isinstance(value, (int, float, np.integer, np.floating))
+        if isinstance(value, bool) or not real or np.isnan(value):
+            raise ConfigurationError(
+                f"The '{name}' parameter of {owner} must be a float (a PD cut-off; -inf "
+                f"approves no one). Got {value!r} instead."
+            )
+        limits.append(float(value))
     y, a, b = check_pair(y_true, p_a, p_b)
     approve_a, approve_b = a <= limits[0], b <= limits[1]
     masks = {

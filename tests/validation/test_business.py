@@ -161,10 +161,13 @@ def test_swap_set_partitions_the_applicants(portfolio):
     # Same approval rate: equal swap-in and swap-out volumes, fewer bads swapped in.
     assert table.loc["only_a_approves", "n"] == table.loc["only_b_approves", "n"]
     assert table.loc["only_b_approves", "bad_rate"] < table.loc["only_a_approves", "bad_rate"]
-    with pytest.raises(ConfigurationError, match=r"The 'cutoff_a' parameter of swap_set must be a float"):
+    with pytest.raises(ConfigurationError, match=r"The 'cutoff_a' parameter of swap_set must be a float \(a PD cut-off; -inf approves no one\)\. Got None instead"):
         swap_set(y, p_bank, p_fed, cutoff_a=None, cutoff_b=cut_fed)
+    with pytest.raises(ConfigurationError, match=r"The 'cutoff_b' parameter of swap_set must be a float .*Got nan instead"):
+        swap_set(y, p_bank, p_fed, cutoff_a=cut_bank, cutoff_b=float("nan"))
     everyone_declined = swap_set(y, p_bank, p_fed, cutoff_a=-np.inf, cutoff_b=-np.inf)
     assert everyone_declined["n"].tolist() == [0, 0, 0, y.size]
+    assert swap_set(y, p_bank, p_fed, cutoff_a=np.inf, cutoff_b=1)["n"].tolist() == [y.size, 0, 0, 0]
 
 
 # ------------------------------------------------------------------------ properties
