@@ -31,6 +31,12 @@
  * (Horner packing of masked values), each eight lanes per vector product.
  * Except for the key holder's tables, everything here is public (ciphertexts) or the
  * calling party's own (features, exponents, masked values).
+ *
+ * Sizes: the IFMA kernels take moduli of up to RF_IFMA_MAX_BITS (8,318) bits, n^2 of a
+ * 4096-bit key; GMP's take up to 32 KiB. Counts (rows, columns, values) must be below
+ * 2^48, and every product of counts and widths that sizes a buffer or bounds a loop is
+ * checked (size_product) before anything is allocated or read: OverflowError names the
+ * kernel and the sizes; other bad input raises ValueError.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
