@@ -672,13 +672,12 @@ Table_products(TableObject *self, PyObject *args)
             goto done;
         }
     }
-    /* The counting sort below numbers the batch with ints. */
     Py_ssize_t digit_bytes, out_bytes;
     if (count < 0) {
         PyErr_SetString(PyExc_ValueError, "digits must be rows * count little-endian uint16 values");
         goto done;
     }
-    if (count > INT_MAX) {
+    if (count > INT_MAX) { /* the counting sort below numbers the batch with ints */
         PyErr_Format(PyExc_OverflowError, "products takes at most %d values per call; got %zd", INT_MAX, count);
         goto done;
     }
