@@ -10,8 +10,12 @@
  * Montgomery" product), given inputs below 2N; products chain without final
  * subtractions, and one subtraction at the end, after leaving Montgomery form, gives
  * the reduced residue. Column-wise (product-scanning) Montgomery multiplication: each
- * output column sums at most 4L partial products of 52 bits, below 2^61 for L <= 80,
- * so 64-bit lanes never overflow.
+ * output column sums at most 4L + 2 halves of 52-bit products and a carry, below 2^62
+ * for L <= RF_MAX_L52 = 160, so 64-bit lanes never overflow.
+ *
+ * Sizes: up to 160 limbs, i.e. moduli of up to 8,318 bits: n^2 of a 4096-bit Paillier
+ * key needs 158 (2048 bits: 79; 3072 bits: 119). Only the first L limbs of the
+ * fixed-size scratch arrays are touched, so the bound costs smaller moduli nothing.
  *
  * Speed on the project's machine (AMD EPYC, Zen 4): 0.28 us per 2048-bit product and
  * 1.07 us per 4096-bit one, against 1.17 us and 4.3 us for GMP's mpn Montgomery product.
@@ -22,7 +26,8 @@
 #include <stdint.h>
 
 #define RF_MASK52 ((UINT64_C(1) << 52) - 1)
-#define RF_MAX_L52 80 /* 4096-bit moduli need 79 limbs of 52 bits */
+#define RF_MAX_L52 160 /* 8192-bit moduli (n^2 of a 4096-bit key) need 158 limbs of 52 bits */
+#define RF_IFMA_MAX_BITS (52 * RF_MAX_L52 - 2) /* 4m < 2^(52L): 8,318 bits */
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define RF_IFMA_BUILT 1

@@ -31,6 +31,12 @@
  * (Horner packing of masked values), each eight lanes per vector product.
  * Except for the key holder's tables, everything here is public (ciphertexts) or the
  * calling party's own (features, exponents, masked values).
+ *
+ * Sizes: the IFMA kernels take moduli of up to RF_IFMA_MAX_BITS (8,318) bits, n^2 of a
+ * 4096-bit key; GMP's take up to 32 KiB. Counts (rows, columns, values) must be below
+ * 2^48, and every product of counts and widths that sizes a buffer or bounds a loop is
+ * checked (size_product) before anything is allocated or read: OverflowError names the
+ * kernel and the sizes; other bad input raises ValueError.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -120,7 +126,11 @@ limbs_to_bytes(unsigned char *dst, const mp_limb_t *a, mp_size_t n)
             dst[l * 8 + b] = (unsigned char)(a[l] >> (8 * b));
 }
 
-/* Whether mod_buf holds an odd modulus of at least 8 bytes, little-endian without
+/* Moduli of at most 32 KiB (262,144 bits, far beyond any Paillier key): limb counts and
+ * every width derived from them then fit an int. */
+#define RF_MAX_MODULUS_BYTES (1 << 15)
+
+/* Whether mod_buf holds an odd modulus of 8 bytes to 32 KiB, little-endian without
  * padding; sets ValueError otherwise. */
 static int
 modulus_ok(const Py_buffer *mod_buf)
@@ -130,6 +140,46 @@ modulus_ok(const Py_buffer *mod_buf)
         PyErr_SetString(PyExc_ValueError, "modulus must be odd, at least 8 bytes, little-endian without padding");
         return 0;
     }
+    if (mod_buf->len > RF_MAX_MODULUS_BYTES) {
+        PyErr_Format(PyExc_ValueError, "modulus must be at most %d bytes; got %zd", RF_MAX_MODULUS_BYTES, mod_buf->len);
+        return 0;
+    }
+    return 1;
+}
+
+/* Counts a caller passes (rows, columns, values): below 2^48, so that a count plus a few
+ * cannot overflow; their products are checked by size_product. */
+#define RF_MAX_COUNT ((Py_ssize_t)1 << 48)
+
+/* Whether 0 <= count < 2^48; sets ValueError (negative) or OverflowError naming the
+ * kernel and the count otherwise. */
+static int
+count_ok(Py_ssize_t count, const char *kernel, const char *what)
+{
+    if (count < 0) {
+        PyErr_Format(PyExc_ValueError, "%s needs %s >= 0; got %zd", kernel, what, count);
+        return 0;
+    }
+    if (count >= RF_MAX_COUNT) {
+        PyErr_Format(PyExc_OverflowError, "%s takes fewer than 2^48 %s; got %zd", kernel, what, count);
+        return 0;
+    }
+    return 1;
+}
+
+/* *out = a * b * c for the size of a buffer or the bound of a loop, or 0 with
+ * OverflowError naming the kernel when a factor is negative or the product does not fit
+ * a Py_ssize_t. Every size made from a caller's counts goes through this (or is bounded
+ * by one that did) before anything is allocated or read. */
+static int
+size_product(Py_ssize_t *out, const char *kernel, Py_ssize_t a, Py_ssize_t b, Py_ssize_t c)
+{
+    Py_ssize_t ab, abc;
+    if (a < 0 || b < 0 || c < 0 || __builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, &abc)) {
+        PyErr_Format(PyExc_OverflowError, "%s: a buffer of %zd x %zd x %zd overflows the address space", kernel, a, b, c);
+        return 0;
+    }
+    *out = abc;
     return 1;
 }
 
@@ -184,7 +234,7 @@ ifma_modulus(const Py_buffer *mod_buf, const char *kernel, mp_size_t *n, int *L)
         return NULL;
     *L = limbs52(mod_buf);
     if (*L > RF_MAX_L52) {
-        PyErr_Format(PyExc_ValueError, "%s needs a modulus of at most 4,100 bits", kernel);
+        PyErr_Format(PyExc_ValueError, "%s needs a modulus of at most %d bits", kernel, RF_IFMA_MAX_BITS);
         return NULL;
     }
     *n = (mp_size_t)((mod_buf->len + 7) / 8);
@@ -252,12 +302,14 @@ table_init52(TableObject *self, const mp_limb_t *b)
 {
     mp_size_t n = self->n;
     int L = self->L;
-    size_t entries = (size_t)self->rows << self->window;
+    Py_ssize_t table_bytes;
+    if (!size_product(&table_bytes, "Table", (Py_ssize_t)self->rows << self->window, L, sizeof(uint64_t)))
+        return -1;
     self->k0 = self->minv & RF_MASK52;
     self->mod52 = PyMem_RawCalloc(L, sizeof(uint64_t));
     self->one52 = PyMem_RawCalloc(L, sizeof(uint64_t));
     self->bases52 = PyMem_RawCalloc((size_t)self->rows * L, sizeof(uint64_t));
-    if (posix_memalign((void **)&self->table52, 64, entries * L * sizeof(uint64_t)) != 0)
+    if (posix_memalign((void **)&self->table52, 64, (size_t)table_bytes) != 0)
         self->table52 = NULL;
     if (!self->mod52 || !self->one52 || !self->bases52 || !self->table52) {
         PyErr_NoMemory();
@@ -315,7 +367,7 @@ Table_init(TableObject *self, PyObject *args, PyObject *kwds)
     int L = limbs52(&mod_buf);
     int fits = L <= RF_MAX_L52 && rf_ifma_supported();
     if (ifma > 0 && !fits) {
-        PyErr_SetString(PyExc_ValueError, "ifma=1 needs a CPU with AVX-512 IFMA and a modulus of at most 4,100 bits");
+        PyErr_Format(PyExc_ValueError, "ifma=1 needs a CPU with AVX-512 IFMA and a modulus of at most %d bits", RF_IFMA_MAX_BITS);
         goto done;
     }
     self->ifma = ifma < 0 ? fits : ifma;
@@ -346,10 +398,12 @@ Table_init(TableObject *self, PyObject *args, PyObject *kwds)
         self->ready = ok == 0;
         goto done;
     }
-    size_t entries = (size_t)rows << window;
+    Py_ssize_t table_bytes;
+    if (!size_product(&table_bytes, "Table", (Py_ssize_t)rows << window, n, sizeof(mp_limb_t)))
+        goto done;
     self->one = PyMem_RawCalloc(n, sizeof(mp_limb_t));
     self->bases = PyMem_RawCalloc((size_t)rows * n, sizeof(mp_limb_t));
-    self->table = PyMem_RawMalloc(entries * n * sizeof(mp_limb_t));
+    self->table = PyMem_RawMalloc((size_t)table_bytes);
     if (!self->one || !self->bases || !self->table) {
         PyErr_NoMemory();
         goto done;
@@ -484,19 +538,23 @@ fill52(TableObject *self, int start, int stop)
 
 /* Table.products on an IFMA table: randomizers eight at a time (one per lane), row by
  * row over the whole batch so that a row (2^window entries) stays in cache while the
- * batch reads it. Writes count residues of n limbs, little-endian, to dst. */
+ * batch reads it. Writes count residues of n limbs, little-endian, to dst; -1 with an
+ * exception set when it cannot allocate. */
 static int
 products52(TableObject *self, const uint16_t *digits, Py_ssize_t count, unsigned char *dst)
 {
     int L = self->L;
     mp_size_t n = self->n;
     size_t width = (size_t)1 << self->window;
-    Py_ssize_t groups = (count + 7) / 8;
+    Py_ssize_t groups = (count + 7) / 8, acc_bytes;
     if (groups == 0)
         return 0;
+    if (!size_product(&acc_bytes, "products", groups, 64, L))
+        return -1;
     uint64_t *acc = NULL, *B = NULL;
-    if (posix_memalign((void **)&acc, 64, (size_t)groups * 64 * L) || posix_memalign((void **)&B, 64, 64 * (size_t)L)) {
+    if (posix_memalign((void **)&acc, 64, (size_t)acc_bytes) || posix_memalign((void **)&B, 64, 64 * (size_t)L)) {
         free(acc);
+        PyErr_NoMemory();
         return -1;
     }
     Py_BEGIN_ALLOW_THREADS
@@ -551,6 +609,7 @@ fill52(TableObject *self, int start, int stop)
 static int
 products52(TableObject *self, const uint16_t *digits, Py_ssize_t count, unsigned char *dst)
 {
+    PyErr_SetString(PyExc_RuntimeError, "this build has no AVX-512 IFMA products");
     return -1;
 }
 #endif
@@ -613,29 +672,38 @@ Table_products(TableObject *self, PyObject *args)
             goto done;
         }
     }
-    if (count < 0 || dig.len != (Py_ssize_t)(2 * (size_t)count * self->rows)) {
+    Py_ssize_t digit_bytes, out_bytes;
+    if (count < 0) {
+        PyErr_SetString(PyExc_ValueError, "digits must be rows * count little-endian uint16 values");
+        goto done;
+    }
+    if (count > INT_MAX) { /* the counting sort below numbers the batch with ints */
+        PyErr_Format(PyExc_OverflowError, "products takes at most %d values per call; got %zd", INT_MAX, count);
+        goto done;
+    }
+    mp_size_t n = self->n;
+    if (!size_product(&digit_bytes, "products", count, self->rows, 2) || !size_product(&out_bytes, "products", count, n, 8))
+        goto done;
+    if (dig.len != digit_bytes) {
         PyErr_SetString(PyExc_ValueError, "digits must be rows * count little-endian uint16 values");
         goto done;
     }
     const uint16_t *digits = dig.buf;
     size_t width = (size_t)1 << self->window;
-    for (Py_ssize_t k = 0; k < count * self->rows; k++) {
+    for (Py_ssize_t k = 0; k < digit_bytes / 2; k++) {
         if (digits[k] >= width) {
             PyErr_SetString(PyExc_ValueError, "digit out of range for the table's window");
             goto done;
         }
     }
-    mp_size_t n = self->n;
     if (self->ifma) {
-        out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * n * sizeof(mp_limb_t)));
-        if (out && products52(self, digits, count, (unsigned char *)PyBytes_AS_STRING(out)) < 0) {
+        out = PyBytes_FromStringAndSize(NULL, out_bytes);
+        if (out && products52(self, digits, count, (unsigned char *)PyBytes_AS_STRING(out)) < 0)
             Py_CLEAR(out);
-            PyErr_NoMemory();
-        }
         goto done;
     }
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * n * sizeof(mp_limb_t)));
-    acc = PyMem_RawMalloc((size_t)(count ? count : 1) * n * sizeof(mp_limb_t));
+    out = PyBytes_FromStringAndSize(NULL, out_bytes);
+    acc = PyMem_RawMalloc(count ? (size_t)out_bytes : n * sizeof(mp_limb_t));
     t = PyMem_RawMalloc(2 * n * sizeof(mp_limb_t));
     order = PyMem_RawMalloc((size_t)(count ? count : 1) * sizeof(int));
     slots = PyMem_RawMalloc((width + 1) * sizeof(int));
@@ -743,13 +811,22 @@ planes(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "planes needs 1 <= g <= 16 and non-negative rows and columns");
         goto done;
     }
-    if (base_buf.len != (Py_ssize_t)(rows * width) || exp_buf.len != (Py_ssize_t)(rows * cols * 8)) {
+    if (!count_ok(rows, "planes", "rows") || !count_ok(cols, "planes", "columns"))
+        goto done;
+    Py_ssize_t groups = (rows + g - 1) / g, entries = (Py_ssize_t)1 << g;
+    Py_ssize_t base_bytes, n_exps, exp_bytes, bases_bytes, tables_bytes, acc_bytes, out_bytes;
+    if (!size_product(&base_bytes, "planes", rows, width, 1) || !size_product(&n_exps, "planes", rows, cols, 1) ||
+        !size_product(&exp_bytes, "planes", n_exps, 8, 1) || !size_product(&bases_bytes, "planes", rows + 1, n, 8) ||
+        !size_product(&tables_bytes, "planes", groups + 1, entries, n * 8) ||
+        !size_product(&acc_bytes, "planes", cols + 1, n, 8) || !size_product(&out_bytes, "planes", cols + 1, width, 1))
+        goto done;
+    if (base_buf.len != base_bytes || exp_buf.len != exp_bytes) {
         PyErr_SetString(PyExc_ValueError, "planes needs rows bases of the modulus' width and rows * cols int64 exponents");
         goto done;
     }
     const int64_t *exps = exp_buf.buf;
     int64_t top = 0;
-    for (Py_ssize_t k = 0; k < rows * cols; k++) {
+    for (Py_ssize_t k = 0; k < n_exps; k++) {
         if (exps[k] < 0) {
             PyErr_SetString(PyExc_ValueError, "planes needs non-negative exponents");
             goto done;
@@ -760,17 +837,15 @@ planes(PyObject *Py_UNUSED(module), PyObject *args)
     int bits = 0;
     while (bits < 63 && (top >> bits) != 0)
         bits++;
-    Py_ssize_t groups = (rows + g - 1) / g;
-    size_t entries = (size_t)1 << g;
     mod = PyMem_RawCalloc(n, sizeof(mp_limb_t));
     r2 = PyMem_RawCalloc(n, sizeof(mp_limb_t));
     t = PyMem_RawMalloc(2 * n * sizeof(mp_limb_t));
-    bases = PyMem_RawMalloc(((size_t)rows + 1) * n * sizeof(mp_limb_t));
-    tables = PyMem_RawMalloc(((size_t)groups + 1) * entries * n * sizeof(mp_limb_t));
-    acc = PyMem_RawMalloc(((size_t)cols + 1) * n * sizeof(mp_limb_t));
+    bases = PyMem_RawMalloc((size_t)bases_bytes);
+    tables = PyMem_RawMalloc((size_t)tables_bytes);
+    acc = PyMem_RawMalloc((size_t)acc_bytes);
     total = PyMem_RawMalloc(n * sizeof(mp_limb_t));
     set = PyMem_RawCalloc((size_t)cols + 1, 1);
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(((size_t)cols + 1) * width));
+    out = PyBytes_FromStringAndSize(NULL, out_bytes);
     if (!mod || !r2 || !t || !bases || !tables || !acc || !total || !set || !out) {
         Py_CLEAR(out);
         PyErr_NoMemory();
@@ -894,13 +969,12 @@ affine(PyObject *Py_UNUSED(module), PyObject *args)
         goto done;
     size_t width = (size_t)n * 8;
     int two = v_buf.len > 0;
-    if (rows < 0) {
-        PyErr_SetString(PyExc_ValueError, "affine needs rows >= 0");
+    Py_ssize_t res_bytes, exp_bytes;
+    if (!count_ok(rows, "affine", "rows") || !size_product(&res_bytes, "affine", rows, width, 1) ||
+        !size_product(&exp_bytes, "affine", rows, 8, 1))
         goto done;
-    }
-    if (fresh_buf.len != (Py_ssize_t)(rows * width) || u_buf.len != (Py_ssize_t)(rows * width) ||
-        (two && v_buf.len != (Py_ssize_t)(rows * width)) || s_buf.len != rows * 8 ||
-        t_buf.len != (two ? rows * 8 : 0)) {
+    if (fresh_buf.len != res_bytes || u_buf.len != res_bytes || (two && v_buf.len != res_bytes) ||
+        s_buf.len != exp_bytes || t_buf.len != (two ? exp_bytes : 0)) {
         PyErr_SetString(PyExc_ValueError, "affine needs rows residues of the modulus' width per vector and rows int64 exponents per term");
         goto done;
     }
@@ -915,7 +989,7 @@ affine(PyObject *Py_UNUSED(module), PyObject *args)
         (two && !all_reduced(v_buf.buf, rows, mod, n, "affine")))
         goto done;
     buf = vectors(10, L);
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rows * width));
+    out = PyBytes_FromStringAndSize(NULL, res_bytes);
     if (!buf || !out) {
         Py_CLEAR(out);
         PyErr_NoMemory();
@@ -1012,13 +1086,19 @@ windows(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "windows needs 1 <= w <= 12 and rows, cols >= 0");
         goto done;
     }
-    if (base_buf.len != (Py_ssize_t)(rows * width) || exp_buf.len != (Py_ssize_t)(rows * cols * 8)) {
+    Py_ssize_t base_bytes, n_exps, exp_bytes, out_bytes, cm_bytes;
+    if (!count_ok(rows, "windows", "rows") || !count_ok(cols, "windows", "columns") ||
+        !size_product(&base_bytes, "windows", rows, width, 1) || !size_product(&n_exps, "windows", rows, cols, 1) ||
+        !size_product(&exp_bytes, "windows", n_exps, 8, 1) || !size_product(&out_bytes, "windows", cols + 1, width, 1) ||
+        !size_product(&cm_bytes, "windows", rows + 1, L, sizeof(uint64_t)))
+        goto done;
+    if (base_buf.len != base_bytes || exp_buf.len != exp_bytes) {
         PyErr_SetString(PyExc_ValueError, "windows needs rows bases of the modulus' width and rows * cols int64 exponents");
         goto done;
     }
     const int64_t *exps = exp_buf.buf;
     int64_t top = 0;
-    for (Py_ssize_t k = 0; k < rows * cols; k++) {
+    for (Py_ssize_t k = 0; k < n_exps; k++) {
         if (exps[k] < 0) {
             PyErr_SetString(PyExc_ValueError, "windows needs non-negative exponents");
             goto done;
@@ -1027,20 +1107,23 @@ windows(PyObject *Py_UNUSED(module), PyObject *args)
     }
     if (!all_reduced(base_buf.buf, rows, mod, n, "windows"))
         goto done;
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((cols + 1) * width));
-    if (!out)
-        goto done;
     int bits = 0;
     while (bits < 63 && (top >> bits) != 0)
         bits++;
     int K = bits ? (bits + w - 1) / w : 1;           /* digit positions */
-    Py_ssize_t n_items = cols * K, groups = (n_items + 7) / 8;
+    Py_ssize_t n_items, items_bytes;
+    if (!size_product(&n_items, "windows", cols, K, 1) || !size_product(&items_bytes, "windows", n_items + 8, L, sizeof(uint64_t)))
+        goto done;
+    Py_ssize_t groups = (n_items + 7) / 8;
     size_t width_b = (size_t)1 << w;
+    out = PyBytes_FromStringAndSize(NULL, out_bytes);
+    if (!out)
+        goto done;
     consts = vectors(4, L);                             /* N, one, r2, plain 1 */
-    cm = PyMem_RawMalloc(((size_t)rows + 1) * L * sizeof(uint64_t));
+    cm = PyMem_RawMalloc((size_t)cm_bytes);
     if (posix_memalign((void **)&buckets, 64, width_b * 64 * (size_t)L) != 0)
         buckets = NULL;
-    items = PyMem_RawMalloc(((size_t)n_items + 8) * L * sizeof(uint64_t));
+    items = PyMem_RawMalloc((size_t)items_bytes);
     x = vectors(1, L);
     y = vectors(1, L);
     tot = vectors(1, L);
@@ -1210,17 +1293,24 @@ pack(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "pack needs count >= 0, per >= 1 and 0 <= slot_bits <= 65536");
         goto done;
     }
-    if (ct_buf.len != (Py_ssize_t)(count * width)) {
+    Py_ssize_t ct_bytes;
+    if (!count_ok(count, "pack", "ciphertexts") || !size_product(&ct_bytes, "pack", count, width, 1))
+        goto done;
+    if (ct_buf.len != ct_bytes) {
         PyErr_SetString(PyExc_ValueError, "pack needs count residues of the modulus' width");
         goto done;
     }
     if (!all_reduced(ct_buf.buf, count, mod, n, "pack"))
         goto done;
+    /* A run longer than the values is one run of them all: its slots past the last value
+     * multiply by nothing, so the loops below need not walk them. */
+    if (per > count)
+        per = count > 0 ? count : 1;
     Py_ssize_t runs = (count + per - 1) / per;
     consts = vectors(4, L); /* N, one, r2, plain 1 */
     acc = vectors(1, L);
     x = vectors(1, L);
-    out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(runs * width));
+    out = PyBytes_FromStringAndSize(NULL, runs * (Py_ssize_t)width); /* at most count * width */
     if (!consts || !acc || !x || !out) {
         Py_CLEAR(out);
         PyErr_NoMemory();
@@ -1336,6 +1426,13 @@ PyInit__native(void)
     Py_INCREF(&TableType);
     if (PyModule_AddObject(m, "Table", (PyObject *)&TableType) < 0) {
         Py_DECREF(&TableType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    /* The largest moduli the kernels take: IFMA ones (tables, windows, affine, pack) and
+     * GMP ones (tables, planes). */
+    if (PyModule_AddIntConstant(m, "IFMA_MAX_BITS", RF_IFMA_MAX_BITS) < 0 ||
+        PyModule_AddIntConstant(m, "MAX_MODULUS_BITS", 8 * RF_MAX_MODULUS_BYTES) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -47,6 +47,7 @@ import numpy as np
 from riskfed.crypto import native
 from riskfed.crypto.keys import PublicKey
 from riskfed.crypto.parallel import effective_jobs, run_chunks
+from riskfed.errors import EncodingOverflowError
 
 mpz = gmpy2.mpz
 
@@ -294,8 +295,9 @@ def _native_planes(cs: Sequence, exps: np.ndarray, g: int, n2) -> tuple[list, ob
     (non-negative exponents) and ``Π c_i``."""
     rows, cols = exps.shape
     modulus, width = native.modulus_bytes(n2)
-    bases = native.residue_bytes(cs, width)
-    blob = native.kernels.planes(modulus, bases, np.ascontiguousarray(exps, dtype="<i8").tobytes(), rows, cols, g)
+    with native.refusals("planes"):
+        bases = native.residue_bytes(cs, width)
+        blob = native.kernels.planes(modulus, bases, np.ascontiguousarray(exps, dtype="<i8").tobytes(), rows, cols, g)
     values = native.residues(blob, width)
     return values[:cols], values[cols]
 
@@ -322,8 +324,10 @@ def _windows_share(cs: Sequence, matrix: np.ndarray, w: int, n2, low: np.ndarray
     exps = np.ascontiguousarray(matrix - low, dtype="<i8")
     rows, cols = exps.shape
     modulus, width = native.modulus_bytes(n2)
-    bases = native.residue_bytes(cs, width)
-    values = native.residues(native.kernels.windows(modulus, bases, exps.tobytes(), rows, cols, w), width)
+    with native.refusals("windows"):
+        bases = native.residue_bytes(cs, width)
+        blob = native.kernels.windows(modulus, bases, exps.tobytes(), rows, cols, w)
+    values = native.residues(blob, width)
     return values[:cols], values[cols]
 
 
@@ -345,6 +349,28 @@ def _joined(shares: list, low: np.ndarray, n2) -> list:
     return _shift_back(columns, low, _product(totals, n2) if totals else None, n2)
 
 
+# Exponents stay below 2^62 in magnitude, so that shifting a column by its minimum
+# (matrix - low) cannot overflow int64.
+_EXPONENT_BOUND_BITS = 62
+
+
+def _exponent_matrix(exponents, rows: int) -> np.ndarray:
+    """``exponents`` as a ``(rows, F)`` int64 matrix with entries below ``2^62`` in
+    magnitude (EncodingOverflowError otherwise; riskfed's features are below 2^21)."""
+    try:
+        matrix = np.asarray(exponents, dtype=np.int64)
+    except OverflowError:
+        raise EncodingOverflowError(f"Exponents must be below 2^{_EXPONENT_BOUND_BITS} in magnitude; some do not fit int64.") from None
+    if matrix.ndim != 2 or matrix.shape[0] != rows:
+        raise ValueError(f"exponents must have shape ({rows}, F); got {matrix.shape}")
+    largest = max(int(matrix.max()), -int(matrix.min())) if matrix.size else 0
+    if largest >= 1 << _EXPONENT_BOUND_BITS:
+        raise EncodingOverflowError(
+            f"Exponents must be below 2^{_EXPONENT_BOUND_BITS} in magnitude; got one of {largest.bit_length()} bits."
+        )
+    return matrix
+
+
 def multiexp_many(public_key: PublicKey, products: Sequence[tuple[Sequence, np.ndarray]], *, n_jobs: int = 1) -> list[list]:
     """:func:`multiexp` of several ``(ciphertexts, exponents)`` pairs in one dispatch.
 
@@ -353,15 +379,13 @@ def multiexp_many(public_key: PublicKey, products: Sequence[tuple[Sequence, np.n
     terms) runs beside a large one (its gradient) instead of after it. Without IFMA
     each pair is a :func:`multiexp` call.
     """
-    if not native.use_ifma():
-        return [multiexp(public_key, cs, x, n_jobs=n_jobs) for cs, x in products]
     n2 = public_key.n_squared
+    if not native.use_ifma(n2):
+        return [multiexp(public_key, cs, x, n_jobs=n_jobs) for cs, x in products]
     jobs = effective_jobs(n_jobs)
     tasks, parts = [], []
     for cs, x in products:
-        matrix = np.asarray(x, dtype=np.int64)
-        if matrix.ndim != 2 or matrix.shape[0] != len(cs):
-            raise ValueError(f"exponents must have shape ({len(cs)}, F); got {matrix.shape}")
+        matrix = _exponent_matrix(x, len(cs))
         cs = list(cs)
         low = np.minimum(matrix.min(axis=0), 0) if matrix.size else np.zeros(matrix.shape[1], dtype=np.int64)
         bits = int((matrix - low).max()).bit_length() if matrix.size else 0
@@ -440,14 +464,12 @@ def multiexp(
     >>> decrypt(sk, multiexp(pk, cs, np.array([[1, 0], [3, -2], [-1, 5]])))
     [-5, 18]
     """
-    matrix = np.asarray(exponents, dtype=np.int64)
-    if matrix.ndim != 2 or matrix.shape[0] != len(ciphertexts):
-        raise ValueError(f"exponents must have shape ({len(ciphertexts)}, F); got {matrix.shape}")
+    matrix = _exponent_matrix(exponents, len(ciphertexts))
     n2 = public_key.n_squared
     n_cols = matrix.shape[1]
     cs = list(ciphertexts)
     jobs = effective_jobs(n_jobs) if len(cs) * n_cols >= 4_096 else 1
-    if native.use_ifma() and n_cols >= _IFMA_MIN_COLUMNS and cs:
+    if native.use_ifma(n2) and n_cols >= _IFMA_MIN_COLUMNS and cs:
         # Window buckets on AVX-512 IFMA beat every gmpy2 and GMP method from two columns
         # on (single columns: no faster than value buckets); rows are split as below.
         return multiexp_many(public_key, [(cs, matrix)], n_jobs=n_jobs)[0]

@@ -9,13 +9,23 @@ window-bucket multi-exponentiation and the bank's residual refresh
 instruction sequence (``_ifma.h``). They compute exactly what the gmpy2 code paths
 compute, faster; they are built by ``pip install`` where a C compiler and GMP's headers
 exist (Debian: ``apt-get install gcc libgmp-dev``) and skipped otherwise.
+
+Sizes: the IFMA kernels take moduli of up to :data:`IFMA_MAX_BITS` (8,318) bits, so
+``n^2`` of keys up to 4,158 bits; a larger modulus goes to GMP's kernels (tables, bit
+planes) or to gmpy2, which take any size (:func:`use_ifma` with the modulus decides).
+Every kernel checks its counts and the buffer sizes made from them before allocating;
+:func:`refusals` turns what it refuses into riskfed's errors.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import gmpy2
+
+from riskfed.errors import CryptoError, EncodingOverflowError
 
 try:
     from riskfed.crypto import _native as kernels
@@ -31,16 +41,41 @@ ENABLED = kernels is not None and os.environ.get("RISKFED_NATIVE", "1") != "0"
 IFMA = ENABLED and kernels.ifma_supported() and os.environ.get("RISKFED_IFMA", "1") != "0"
 
 
-def use_ifma() -> bool:
-    """Whether riskfed's kernels run on AVX-512 IFMA now (both switches on)."""
-    return ENABLED and IFMA
+#: The largest modulus (bits) the IFMA kernels take: ``n^2`` of a 4096-bit key has 8,192.
+IFMA_MAX_BITS = kernels.IFMA_MAX_BITS if kernels is not None else 0
+
+
+def use_ifma(modulus=None) -> bool:
+    """Whether riskfed's kernels run on AVX-512 IFMA now (both switches on) and, given a
+    ``modulus``, whether the IFMA kernels take it (larger ones go to GMP or gmpy2)."""
+    if not (ENABLED and IFMA):
+        return False
+    return modulus is None or int(modulus).bit_length() <= IFMA_MAX_BITS
 
 
 def table_entry_bytes(modulus_bits: int) -> int:
     """Bytes per entry of a C fixed-base table: 52-bit limbs with IFMA, 64-bit otherwise."""
-    if use_ifma():
+    if use_ifma() and modulus_bits <= IFMA_MAX_BITS:
         return 8 * ((modulus_bits + 2 + 51) // 52)
     return 8 * ((modulus_bits + 63) // 64)
+
+
+@contextmanager
+def refusals(kernel: str) -> Iterator[None]:
+    """Run a C kernel call (and the packing of its input) with riskfed's errors.
+
+    The kernels refuse counts whose buffer sizes overflow, and values wider than the
+    modulus fail to pack (``OverflowError``, raised before anything is allocated): that
+    becomes :class:`~riskfed.errors.EncodingOverflowError`. Any other refusal
+    (``ValueError``: an even modulus, unreduced residues, negative exponents, mismatched
+    lengths) becomes :class:`~riskfed.errors.CryptoError`. Both name the kernel.
+    """
+    try:
+        yield
+    except OverflowError as exc:
+        raise EncodingOverflowError(f"riskfed's C kernel {kernel!r} cannot take input of this size: {exc}.") from exc
+    except ValueError as exc:
+        raise CryptoError(f"riskfed's C kernel {kernel!r} refused its input: {exc}.") from exc
 
 
 def modulus_bytes(modulus) -> tuple[bytes, int]:

@@ -193,7 +193,8 @@ def _products(tables, modulus, digits: np.ndarray) -> list:
     if isinstance(tables, tuple):
         return _table_products(tables, modulus, digits)
     count = digits.shape[1]
-    blob = tables.products(np.ascontiguousarray(digits, dtype="<u2").tobytes(), count)
+    with native_kernels.refusals("products"):
+        blob = tables.products(np.ascontiguousarray(digits, dtype="<u2").tobytes(), count)
     return native_kernels.residues(blob, tables.limbs * 8)
 
 
@@ -271,9 +272,10 @@ def _python_table(modulus, h_s: int, window: int, count: int) -> tuple:
 def _native_table(modulus, base, window: int, count: int, threads: int):
     """The C kernel's table of ``base`` modulo ``modulus``; ``threads`` threads fill it."""
     width = (modulus.bit_length() + 7) // 8
-    table = native_kernels.kernels.Table(
-        int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count, ifma=int(native_kernels.use_ifma())
-    )
+    with native_kernels.refusals("Table"):
+        table = native_kernels.kernels.Table(
+            int(modulus).to_bytes(width, "little"), int(base).to_bytes(width, "little"), window, count, ifma=int(native_kernels.use_ifma(modulus))
+        )
     if threads <= 1:
         table.fill(0, count)
         return table
@@ -470,7 +472,8 @@ def _affine_chunk(n: int, h_s: int, window: int, bases: list, scalars: list, con
         fresh = _encrypt_chunk(n, h_s, window, constants)
     else:
         fresh = [_seal(m, mpz(r), n_mpz, n2) for m, r in zip(constants, randomizers)]
-    if native_kernels.use_ifma() and fresh:
+    # The kernel takes int64 exponents; longer ones (never made by riskfed) stay in gmpy2.
+    if native_kernels.use_ifma(n2) and fresh and all(max(ks, default=0) < 1 << 63 for _, ks in terms):
         return _native_affine(n2, fresh, terms)
     if len(terms) == 1:
         (a, x), = terms
@@ -487,9 +490,10 @@ def _native_affine(n2, fresh: list, terms: list) -> list:
     modulus, width = native_kernels.modulus_bytes(n2)
     (a, x), *rest = terms
     b, y = rest[0] if rest else ((), ())
-    u, v, f = (native_kernels.residue_bytes(cs, width) for cs in (a, b, fresh))
-    exps = [np.asarray(e, dtype="<i8").tobytes() for e in (x, y)]
-    blob = native_kernels.kernels.affine(modulus, f, u, v, exps[0], exps[1], len(fresh))
+    with native_kernels.refusals("affine"):
+        u, v, f = (native_kernels.residue_bytes(cs, width) for cs in (a, b, fresh))
+        exps = [np.asarray(e, dtype="<i8").tobytes() for e in (x, y)]
+        blob = native_kernels.kernels.affine(modulus, f, u, v, exps[0], exps[1], len(fresh))
     return native_kernels.residues(blob, width)
 
 
@@ -548,7 +552,7 @@ def affine(
     if randomizers is not None and len(randomizers) != rows:
         raise ValueError("affine needs one randomizer per constant")
     bounds = chunk_bounds(rows, n_jobs, _MIN_PARALLEL_ITEMS)
-    threads = native_kernels.use_ifma()  # the IFMA kernel releases the GIL
+    threads = native_kernels.use_ifma(public_key.n_squared)  # the IFMA kernel releases the GIL
     window = choose_window(public_key, _table_workload(workload, bounds, n_jobs, threads))
     h_s = int(public_key.h_s)
     parts = run_chunks(
@@ -610,10 +614,12 @@ def pack(public_key: PublicKey, ciphertexts: Sequence, slot_bits: int) -> list:
     runs = -(-len(ciphertexts) // per)
     # The IFMA kernel packs eight runs at a time at about 2.2 times a gmpy2 squaring's
     # cost: it pays from three full runs on (a wide party's hundreds of values).
-    if native_kernels.use_ifma() and -(-runs // 8) * (per - 1) * 2.2 < len(ciphertexts) - runs:
+    if native_kernels.use_ifma(n2) and -(-runs // 8) * (per - 1) * 2.2 < len(ciphertexts) - runs:
         modulus, width = native_kernels.modulus_bytes(n2)
-        cts = native_kernels.residue_bytes(ciphertexts, width)
-        return native_kernels.residues(native_kernels.kernels.pack(modulus, cts, len(ciphertexts), per, slot_bits), width)
+        with native_kernels.refusals("pack"):
+            cts = native_kernels.residue_bytes(ciphertexts, width)
+            blob = native_kernels.kernels.pack(modulus, cts, len(ciphertexts), per, slot_bits)
+        return native_kernels.residues(blob, width)
     out = []
     for start in range(0, len(ciphertexts), per):
         group = list(ciphertexts[start : start + per])

@@ -263,8 +263,9 @@ def test_ifma_affine_refuses_bad_input(keypair):
 
 @needs_ifma
 def test_ifma_kernels_at_the_production_key_size(monkeypatch):
-    """At 2048 bits (p² of 40 limbs of 52 bits, n² of 79: the kernels' largest size) the
-    IFMA tables, window buckets and residual refresh give GMP's and gmpy2's values."""
+    """At 2048 bits (p² of 40 limbs of 52 bits, n² of 79) the IFMA tables, window
+    buckets and residual refresh give GMP's and gmpy2's values (3072 and 4096 bits:
+    test_key_sizes.py)."""
     from riskfed.crypto.keys import generate_keypair
     from riskfed.crypto.multiexp import multiexp
 
