@@ -9,10 +9,20 @@ outbound transport.
 
 What a service adds around the role:
 
-* **Failure handling.** A message that makes the role fail ends the session at this
-  party (logged with the step and reason; the bank receives the error). A session that
-  hears nothing for ``session_timeout`` seconds is abandoned, so a bank that died or was
-  cut off never leaves a service holding state forever.
+* **Who may open and end a session.** Only the bank opens sessions: a ``SessionOpen``
+  from anyone else (a fintech's certificate at the coordinator) is refused, logged and
+  answered with an error to its sender, and the running session keeps its role, key and
+  state. A new role is built and handed the ``SessionOpen`` first; it replaces the
+  running session only once it has accepted it. Messages from parties that are not in
+  the session are refused the same way.
+* **Failure handling.** A message from the bank that makes the role fail ends the
+  session at this party (logged with the step and reason; the bank receives the error).
+  A message from another party of the session that the role refuses (a fintech asking
+  the coordinator for what the plan does not allow) is answered with the error and
+  logged, and the session goes on for the honest parties: roles refuse before they
+  change anything. A session that hears nothing for ``session_timeout`` seconds is
+  abandoned, so a bank that died or was cut off never leaves a service holding state
+  forever.
 * **Checkpoints (fintech).** After each ``EpochEnd`` the fintech writes its own state
   (:mod:`riskfed.checkpoint`); ``SessionOpen(purpose="resume")`` reloads it.
 * **Model part (fintech).** When training stops, the fintech writes its model part to
@@ -120,6 +130,8 @@ class TokenBucket:
 class _Session:
     session_id: str
     purpose: str
+    opener: str
+    parties: frozenset[str]
     opened: float
     last_activity: float
     traffic_at_open: dict
@@ -177,6 +189,9 @@ class PartyService:
         self.sessions_failed = 0
         self.sessions_finished = 0
 
+    #: Who may open a session here: the bank drives every session.
+    openers: frozenset[str] = frozenset({BANK})
+
     # -- to override ----------------------------------------------------------------
     def new_role(self, message: SessionOpen) -> Role:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -196,40 +211,59 @@ class PartyService:
                 return self._handle(message)
             finally:
                 self._busy = False
-                if self.session is not None:
-                    self.session.last_activity = time.monotonic()
+                session = self.session
+                # Only the session's own parties keep it alive.
+                if session is not None and message.sender in session.parties:
+                    session.last_activity = time.monotonic()
 
     def _handle(self, message: Message) -> list[Message]:
         step = message.STEP
         if isinstance(message, SessionOpen):
-            self._open(message)
-        elif self.role is None or self.session is None:
+            return self._open(message)
+        session = self.session
+        if self.role is None or session is None:
             raise ProtocolError(
                 f"{self.name} has no open session; refused a {step!r} message from {message.sender} for session "
                 f"{message.session_id!r} (the session may have ended, failed or timed out).",
                 party=message.sender,
             )
-        elif message.session_id != self.session.session_id:
+        if message.session_id != session.session_id:
             raise ProtocolError(
                 f"{self.name} refused a {step!r} message from {message.sender} for session {message.session_id!r}; "
-                f"the current session is {self.session.session_id!r}.",
+                f"the current session is {session.session_id!r}.",
                 party=message.sender,
             )
-        else:
-            # Limits refuse the message without ending the session.
-            self.before(message)
+        if message.sender not in session.parties:
+            raise self._refused(message, f"{message.sender} is not a party of session {session.session_id!r}")
+        # Limits refuse the message without ending the session.
+        self.before(message)
         try:
             replies = self._node.handle(message)
             if isinstance(message, TrainingStop) and self.session is not None:
                 replies = [*replies, self._traffic_report(message)]
             self.after(message, replies)
         except RiskfedError as exc:
-            self._fail(step, exc)
+            if message.sender == session.opener:
+                self._fail(step, exc)
+            else:
+                log.warning(
+                    "%s: session %s: refused %r from %s (the session goes on): %s",
+                    self.name, session.session_id, step, message.sender, exc,
+                )
             raise
         except Exception:
             self._fail(step, None)
             raise
         return replies
+
+    def _refused(self, message: Message, reason: str) -> ProtocolError:
+        """Log and return the refusal of a message that leaves the session untouched."""
+        current = self.session.session_id if self.session is not None else "none"
+        log.warning(
+            "%s refused a %r message from %s (current session: %s, unchanged): %s",
+            self.name, message.STEP, message.sender, current, reason,
+        )
+        return ProtocolError(f"{self.name} refused a {message.STEP!r} message from {message.sender}: {reason}.", party=message.sender)
 
     def _traffic_report(self, stop: TrainingStop) -> TrafficReport:
         """This service's traffic in the session so far (counts and sizes, no payloads)."""
@@ -246,7 +280,23 @@ class PartyService:
             sizes=np.array([r["bytes"] for r in rows], dtype=np.int64),
         )
 
-    def _open(self, message: SessionOpen) -> None:
+    def _open(self, message: SessionOpen) -> list[Message]:
+        """Start the session ``message`` opens; the running one stays until the new role
+        has accepted it."""
+        if message.sender not in self.openers:
+            raise self._refused(message, f"only {', '.join(sorted(self.openers))} may open a session")
+        role = self.new_role(message)
+        node = PartyNode(role, self.outbound if self.outbound is not None else _NoOutbound(self.name))
+        now = time.monotonic()
+        snapshot = _traffic_snapshot(self.stats)
+        try:
+            replies = node.handle(message)
+        except Exception:
+            log.warning(
+                "%s: session %s from %s was not opened (current session: %s, unchanged)",
+                self.name, message.session_id, message.sender, self.session.session_id if self.session else "none",
+            )
+            raise
         current = self.session
         if current is not None:
             # Scoring sessions have no end message: a new session simply follows them.
@@ -257,15 +307,11 @@ class PartyService:
                 self.name, current.session_id, current.purpose,
                 "followed" if quiet else "replaced before it finished", message.session_id,
             )
-        self.role = None
-        self._node = None
-        self.session = None
-        role = self.new_role(message)
-        self.role = role
-        self._node = PartyNode(role, self.outbound) if self.outbound is not None else PartyNode(role, _NoOutbound(self.name))
-        now = time.monotonic()
-        self.session = _Session(message.session_id, message.purpose, now, now, _traffic_snapshot(self.stats))
+        self.role, self._node = role, node
+        parties = frozenset(message.parties) | {message.sender}
+        self.session = _Session(message.session_id, message.purpose, message.sender, parties, now, now, snapshot)
         log.info("%s: session %s opened by %s (purpose: %s)", self.name, message.session_id, message.sender, message.purpose)
+        return replies
 
     def _fail(self, step: str, exc: RiskfedError | None) -> None:
         session = self.session

@@ -6,7 +6,6 @@ floats are finite, dict fields are small JSON-like documents.
 
 from __future__ import annotations
 
-import dataclasses
 import typing
 
 import numpy as np
