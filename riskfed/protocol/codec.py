@@ -244,15 +244,27 @@ def decode(
             blob,
             raw=False,
             strict_map_key=True,
+            object_pairs_hook=_unique_keys,
             max_bin_len=max_bytes,
             max_str_len=limits.max_str_len,
             max_array_len=limits.max_container_len,
             max_map_len=limits.max_container_len,
             max_ext_len=0,
         )
+    except FrameError as exc:
+        raise _fail(str(exc), sender) from None
     except Exception as exc:  # msgpack raises several unrelated types for garbage
         raise _fail(f"not a msgpack document ({type(exc).__name__})", sender) from None
     return _message(top, sender)
+
+
+def _unique_keys(pairs: list[tuple]) -> dict:
+    """A map from its pairs; a repeated key (which msgpack would silently let the last
+    one win) is a malformed message."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise FrameError("a map repeats a key")
+    return out
 
 
 def _message(top, sender) -> Message:

@@ -66,3 +66,39 @@ def message_strategy(cls: type[Message]):
     """Valid messages of type ``cls`` (arrays of the rank and dtype the codec declares)."""
     fields = {spec.name: _field_strategy(spec) for spec in codec._schema(cls)}
     return st.fixed_dictionaries(fields).map(lambda kw: cls(**kw))
+
+
+# -- memory ------------------------------------------------------------------------------
+MIB = 1 << 20
+
+
+def decode_with_peak(blob: bytes, **kwargs):
+    """``(message or ProtocolError, peak bytes allocated)`` of one :func:`codec.decode`.
+
+    The peak is measured with ``tracemalloc`` (Python objects, msgpack's and numpy's
+    buffers) from the allocations live just before the call.
+    """
+    import tracemalloc
+
+    from riskfed.errors import ProtocolError
+
+    started = not tracemalloc.is_tracing()
+    if started:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        try:
+            outcome = codec.decode(blob, **kwargs)
+        except ProtocolError as exc:
+            outcome = exc
+        return outcome, tracemalloc.get_traced_memory()[1] - base
+    finally:
+        if started:
+            tracemalloc.stop()
+
+
+def memory_bound(size: int) -> int:
+    """What decoding ``size`` bytes may cost at most: a few copies of the bytes (msgpack's
+    binaries, numpy's arrays) plus ~128 bytes per value, whose count the scan caps."""
+    return 2 * MIB + 4 * size + 128 * min(size, 65_536)
