@@ -23,7 +23,7 @@ import msgpack
 
 import riskfed.errors as _errors
 from riskfed.errors import ConfigurationError, ProtocolError, RiskfedError, TransportError
-from riskfed.protocol.framescan import DecodeLimits, FrameError, scan
+from riskfed.protocol.framescan import DecodeLimits, scan
 from riskfed.protocol.messages import MESSAGE_TYPES, PROTOCOL_VERSION
 
 SERVICE = "riskfed.v1.Party"
@@ -183,7 +183,7 @@ def decode_replies(blob: bytes, *, max_bytes: int, peer: str) -> list[bytes]:
             blob, raw=False, strict_map_key=True, max_bin_len=max_bytes, max_str_len=64,
             max_array_len=MAX_REPLIES, max_map_len=8, max_ext_len=0,
         )
-    except (FrameError, Exception) as exc:  # msgpack raises several unrelated types for garbage
+    except Exception as exc:  # the scan's FrameError, and msgpack's several unrelated types for garbage
         raise ProtocolError(f"{peer} answered with something that is not a riskfed reply ({_short(str(exc), 120)}).", party=peer) from None
     if not (isinstance(top, dict) and set(top) == {"v", "replies"}):
         raise ProtocolError(f"{peer} answered with a malformed reply envelope.", party=peer)
