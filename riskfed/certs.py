@@ -104,7 +104,9 @@ def check_host_name(role: str, host: str) -> str:
 
 def foreign_server_names(cert: x509.Certificate, role: str | None) -> list[str]:
     """DNS names in ``cert`` that a client could mistake for another role's server:
-    ``<other role>.riskfed``, any other name under ``.riskfed``, and wildcards."""
+    ``<other role>.riskfed``, any other name under ``.riskfed`` (``*.riskfed`` matches
+    every role's) and a bare ``*``. Wildcards of real domains (``*.corp.example``) are
+    left to the PKI that issued them: no riskfed client asks for such a name."""
     try:
         dns = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
     except x509.ExtensionNotFound:
@@ -113,7 +115,7 @@ def foreign_server_names(cert: x509.Certificate, role: str | None) -> list[str]:
     bad = []
     for name in dns:
         low = name.lower().rstrip(".")
-        if "*" in low or (low.endswith(SERVER_NAME_SUFFIX) and low != own):
+        if low == "*" or (low.endswith(SERVER_NAME_SUFFIX) and low != own):
             bad.append(name)
     return bad
 
@@ -220,7 +222,7 @@ def load_identity(cert: str | Path, key: str | Path, ca: str | Path, *, expected
     if foreign:
         raise ConfigurationError(
             f"TLS: the certificate {str(cert)!r} is for {role!r} but also carries {', '.join(map(repr, foreign))}: "
-            f"names under {SERVER_NAME_SUFFIX!r} other than {tls_server_name(role)!r}, and wildcards, would let it answer "
+            f"names under {SERVER_NAME_SUFFIX!r} other than {tls_server_name(role)!r} (and a bare '*') would let it answer "
             "for another role; issue it again without them."
         )
     if expected_role is not None and role != expected_role:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from concurrent import futures
 
 import grpc
@@ -89,12 +90,27 @@ def _forged(certs_dir, role: str, dns: list[str]) -> TlsIdentity:
     return TlsIdentity(role=role, certificate=pem, private_key=key_pem, ca=(certs_dir / "ca.crt").read_bytes())
 
 
-def test_a_certificate_with_another_roles_server_name_is_refused_at_start_up(certs_dir, tmp_path):
-    forged = _forged(certs_dir, "fintech_1", ["fintech_1.riskfed", "coordinator.riskfed"])
+@pytest.mark.parametrize(
+    "extra, refused",
+    [
+        ("coordinator.riskfed", True),
+        ("*.riskfed", True),  # gRPC's name check would let it match every role
+        ("*", True),
+        ("Bank.Riskfed.", True),
+        ("fin1.example.org", False),
+        ("*.corp.example", False),  # a real domain's wildcard: no riskfed client asks for it
+    ],
+)
+def test_a_certificate_with_another_roles_server_name_is_refused_at_start_up(certs_dir, tmp_path, extra, refused):
+    forged = _forged(certs_dir, "fintech_1", ["fintech_1.riskfed", extra])
     (tmp_path / "f.crt").write_bytes(forged.certificate)
     (tmp_path / "f.key").write_bytes(forged.private_key)
-    with pytest.raises(ConfigurationError, match="is for 'fintech_1' but also carries 'coordinator.riskfed'"):
-        load_identity(tmp_path / "f.crt", tmp_path / "f.key", certs_dir / "ca.crt")
+    load = lambda: load_identity(tmp_path / "f.crt", tmp_path / "f.key", certs_dir / "ca.crt")  # noqa: E731
+    if refused:
+        with pytest.raises(ConfigurationError, match=rf"is for 'fintech_1' but also carries '{re.escape(extra)}'"):
+            load()
+    else:
+        assert load().role == "fintech_1"
 
 
 class _Acker:
