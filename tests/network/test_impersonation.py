@@ -66,12 +66,12 @@ def test_real_host_names_are_accepted(host):
 
 
 # -- certificates that carry another role's server name ------------------------------
-def _forged(certs_dir, role: str, dns: list[str]) -> TlsIdentity:
+def _forged(certs_dir, role: str, dns: list[str], *, key=None) -> TlsIdentity:
     """A certificate for ``role`` from the federation's own CA that also carries ``dns``
     (what a careless or hostile PKI could issue; ``certs init`` refuses to)."""
     ca_key = serialization.load_pem_private_key((certs_dir / "ca.key").read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate((certs_dir / "ca.crt").read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.timezone.utc)
     names = [x509.UniformResourceIdentifier(f"riskfed:role:{role}")] + [x509.DNSName(d) for d in dns]
     cert = (
@@ -244,6 +244,16 @@ def test_proof_verification(identity, other_certs_dir):
         verifier.check("coordinator", nonce, ServerProver(stranger).trailers("bank", nonce), address="a", step="s")
     with pytest.raises(ProtocolError, match="did not prove its role"):
         verifier.check("coordinator", nonce, (), address="a", step="s")
+
+
+def test_an_rsa_certificate_from_another_pki_proves_its_role(certs_dir, identity):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    own = _forged(certs_dir, "coordinator", ["coordinator.riskfed"], key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    nonce = os.urandom(wire.NONCE_BYTES)
+    ProofVerifier(identity("bank")).check("coordinator", nonce, ServerProver(own).trailers("bank", nonce), address="a", step="s")
+    with pytest.raises(ProtocolError, match="does not match this call"):
+        ProofVerifier(identity("bank")).check("coordinator", nonce, ServerProver(own).trailers("fintech_1", nonce), address="a", step="s")
 
 
 def test_a_refusal_without_a_proof_is_not_believed(certs_dir, identity, request):
