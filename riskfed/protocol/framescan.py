@@ -64,9 +64,17 @@ _TRUNCATED = "not a msgpack document (truncated)"
 _LENGTH_BYTES = {0xC4: 1, 0xC5: 2, 0xC6: 4, 0xD9: 1, 0xDA: 2, 0xDB: 4, 0xDC: 2, 0xDD: 4, 0xDE: 2, 0xDF: 4}
 
 
-def _header(blob: bytes, pos: int, b: int) -> tuple[int, int, int]:
-    """(kind, header size, count or payload length) of the value at ``pos`` whose first
-    byte ``b`` is not a fix-sized type (those the scan reads inline)."""
+def _header(blob: bytes, pos: int) -> tuple[int, int, int]:
+    """(kind, header size, count or payload length) of the value at ``pos``."""
+    b = blob[pos]
+    if b <= 0x7F or b >= 0xE0:
+        return _SCALAR, 1, 0
+    if b <= 0x8F:
+        return _MAP, 1, b & 0x0F
+    if b <= 0x9F:
+        return _ARRAY, 1, b & 0x0F
+    if b <= 0xBF:
+        return _STR, 1, b & 0x1F
     if b in _FIXED:
         return _SCALAR, _FIXED[b], 0
     width = _LENGTH_BYTES.get(b)
@@ -79,6 +87,19 @@ def _header(blob: bytes, pos: int, b: int) -> tuple[int, int, int]:
     return kind, 1 + width, n
 
 
+def _container(kind: int, n: int, room: int, depth: int, limits: DecodeLimits) -> int:
+    """The values an array or map of ``n`` entries holds, once it passes the bounds."""
+    entries = 2 * n if kind == _MAP else n
+    what = "a map" if kind == _MAP else "an array"
+    if n > limits.max_container_len:
+        raise FrameError(f"{what} of {n:,} entries (the limit is {limits.max_container_len:,})")
+    if entries > room:  # every value takes at least one byte
+        raise FrameError(f"{what} of {n:,} entries in {room:,} bytes")
+    if depth >= limits.max_depth:
+        raise FrameError(f"containers nested deeper than {limits.max_depth} levels")
+    return entries
+
+
 def scan(blob: bytes, *, max_bin_len: int, limits: DecodeLimits = DEFAULT_LIMITS) -> str | None:
     """Check the structure of one msgpack document; return its top-level ``"type"``.
 
@@ -87,38 +108,28 @@ def scan(blob: bytes, *, max_bin_len: int, limits: DecodeLimits = DEFAULT_LIMITS
     FrameError
         Any bound exceeded, a malformed or truncated document, or trailing bytes.
     """
-    size = len(blob)
-    max_objects, max_depth, max_len, max_str = limits.max_objects, limits.max_depth, limits.max_container_len, limits.max_str_len
-    pos = 0
-    objects = 0
+    size, pos, objects = len(blob), 0, 0
     stack: list[int] = []  # values still to read in each open container
     root_entries = 0  # entries of the top-level map (0: the top level is not a map)
-    type_key_at = -2  # index of the "type" key in the top-level map
-    step: str | None = None
+    type_key_at, step = -2, None  # where the "type" key is in the top-level map; its value
     while True:
         if pos >= size:
             raise FrameError(_TRUNCATED if size else "not a msgpack document (empty)")
         objects += 1
-        if objects > max_objects:
-            raise FrameError(f"more than {max_objects:,} values")
-        b = blob[pos]
-        if b <= 0x7F or b >= 0xE0:
-            kind, head, n = _SCALAR, 1, 0
-        elif b <= 0x8F:
-            kind, head, n = _MAP, 1, b & 0x0F
-        elif b <= 0x9F:
-            kind, head, n = _ARRAY, 1, b & 0x0F
-        elif b <= 0xBF:
-            kind, head, n = _STR, 1, b & 0x1F
-        else:
-            kind, head, n = _header(blob, pos, b)
+        if objects > limits.max_objects:
+            raise FrameError(f"more than {limits.max_objects:,} values")
+        kind, head, n = _header(blob, pos)
         start = pos + head
-        if kind == _SCALAR:
+        if kind >= _ARRAY:
+            entries = _container(kind, n, size - start, len(stack), limits)
             pos = start
-            if pos > size:
-                raise FrameError(_TRUNCATED)
-        elif kind <= _BIN:
-            cap = max_str if kind == _STR else max_bin_len
+            if objects == 1 and kind == _MAP:
+                root_entries = entries
+            if entries:
+                stack.append(entries)
+                continue
+        else:
+            cap = limits.max_str_len if kind == _STR else max_bin_len if kind == _BIN else n
             if n > cap:
                 what = "string" if kind == _STR else "binary value"
                 raise FrameError(f"a {what} of {n:,} bytes (the limit is {cap:,})")
@@ -126,26 +137,11 @@ def scan(blob: bytes, *, max_bin_len: int, limits: DecodeLimits = DEFAULT_LIMITS
             if pos > size:
                 raise FrameError(_TRUNCATED)
             if kind == _STR and root_entries and len(stack) == 1:
-                index = root_entries - stack[0]
+                index = root_entries - stack[0]  # position of this string in the top-level map
                 if index % 2 == 0 and blob[start:pos] == b"type":
                     type_key_at = index
                 elif index == type_key_at + 1 and n <= 64:
                     step = blob[start:pos].decode("utf-8", "replace")
-        else:
-            entries = 2 * n if kind == _MAP else n
-            what = "a map" if kind == _MAP else "an array"
-            if n > max_len:
-                raise FrameError(f"{what} of {n:,} entries (the limit is {max_len:,})")
-            if entries > size - start:
-                raise FrameError(f"{what} of {n:,} entries in {size - start:,} bytes")
-            if len(stack) >= max_depth:
-                raise FrameError(f"containers nested deeper than {max_depth} levels")
-            pos = start
-            if objects == 1 and kind == _MAP:
-                root_entries = entries
-            if entries:
-                stack.append(entries)
-                continue
         # One value is complete: close every container it completes.
         while stack:
             stack[-1] -= 1
