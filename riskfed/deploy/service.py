@@ -30,7 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from riskfed.certs import TlsIdentity
 from riskfed.checkpoint import atomic_write, read_checkpoint, table_fingerprint, write_checkpoint
 from riskfed.data.schema import PartyTable

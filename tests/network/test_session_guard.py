@@ -15,7 +15,7 @@ import logging
 import numpy as np
 import pytest
 
-from riskfed.errors import ProtocolError
+from riskfed.errors import InsecureKeyError, ProtocolError
 from riskfed.models.federated import VerticalLogisticRegression
 from riskfed.pipeline import run_pipeline
 from riskfed.protocol.messages import KeyRequest, SessionOpen
@@ -127,8 +127,11 @@ def test_a_refused_open_from_the_bank_leaves_the_running_session(services, ident
     scoring = SessionOpen(session_id="next", sender="bank", recipient="coordinator", round=0, purpose="scoring")
     with pytest.raises(ProtocolError, match="takes part in training sessions only"):
         transport.request(scoring)
-    weak = SessionOpen(session_id="next", sender="bank", recipient="coordinator", round=0, key_bits=512)  # no test-key flag
-    with pytest.raises(Exception, match="512"):
+    weak = SessionOpen(  # a well-formed opening without the test-key flag
+        session_id="next", sender="bank", recipient="coordinator", round=0, key_bits=512,
+        parties=("bank", "coordinator", "fintech_1"), psi_method="keyed-hash",
+    )
+    with pytest.raises(InsecureKeyError, match="A 512-bit Paillier key is below the 2048-bit floor"):
         transport.request(weak)
     after = _snapshot(coordinator)
     assert all(x is y if not isinstance(x, dict) else x == y for x, y in zip(before, after))
