@@ -163,6 +163,8 @@ class NetworkTransport(Transport):
         self.close()
 
     def request(self, message: Message) -> list[Message]:
+        """Deliver ``message``; return the recipient's replies, each from a server that
+        proved its role, within its step's size limit and addressed back to this party."""
         recipient, step = message.recipient, message.STEP
         if message.sender != self.name:
             raise ProtocolError(
