@@ -10,7 +10,13 @@ certificate does more than prove "signed by our CA": it names the *role* of its 
 * a SAN DNS name ``<role>.riskfed`` (:func:`tls_server_name`), which a **client** asks
   for when it connects (``grpc.ssl_target_name_override``), so the TLS handshake itself
   fails unless the server's certificate names the role the client meant to reach —
-  the coordinator's certificate cannot answer for a fintech.
+  the coordinator's certificate cannot answer for a fintech. Names under ``.riskfed``
+  are reserved for this: :func:`check_host_name` refuses them (and wildcards, and bare
+  role names) as extra host names, and :func:`load_identity` refuses a certificate that
+  carries another role's server name. Because a certificate from another PKI could
+  still carry one, a client also checks the role in the server's certificate itself
+  (the SAN URI), through a signed proof on every answer
+  (:mod:`riskfed.transport.roleproof`).
 
 :func:`init_federation` makes a CA and a key + certificate per party with the
 ``cryptography`` package (ECDSA P-256, the curve every TLS stack supports). Parties may
@@ -59,6 +65,59 @@ def is_role(name: str) -> bool:
 def tls_server_name(role: str) -> str:
     """The DNS name a party's certificate carries so clients can demand that role."""
     return f"{role}{SERVER_NAME_SUFFIX}"
+
+
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def check_host_name(role: str, host: str) -> str:
+    """Check an extra host name or IP address for ``role``'s certificate; return it.
+
+    Raises
+    ------
+    ConfigurationError
+        A name under ``.riskfed`` (reserved: clients demand ``<role>.riskfed`` to reach
+        a role, so ``fintech_1=coordinator.riskfed`` would let fintech_1 answer as the
+        coordinator), a wildcard, a bare role name, or not a valid DNS name or IP.
+    """
+    if not isinstance(host, str) or not host.strip():
+        raise ConfigurationError(f"The host name for {role} must be a non-empty string. Got {host!r} instead.")
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    name = host.lower().rstrip(".")
+    if name == SERVER_NAME_SUFFIX[1:] or name.endswith(SERVER_NAME_SUFFIX):
+        raise ConfigurationError(
+            f"The host name {host!r} for {role} is reserved: names under {SERVER_NAME_SUFFIX!r} tell clients which role a "
+            f"server holds ({role}'s certificate already carries {tls_server_name(role)!r}); give its real host name instead."
+        )
+    if "*" in name:
+        raise ConfigurationError(f"The host name {host!r} for {role} is a wildcard; give one exact host name per --host.")
+    if is_role(name):
+        raise ConfigurationError(f"The host name {host!r} for {role} is a riskfed role name; give its real host name instead.")
+    if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in name.split(".")):
+        raise ConfigurationError(f"The host name {host!r} for {role} is not a valid DNS name or IP address.")
+    return host
+
+
+def foreign_server_names(cert: x509.Certificate, role: str | None) -> list[str]:
+    """DNS names in ``cert`` that a client could mistake for another role's server:
+    ``<other role>.riskfed``, any other name under ``.riskfed`` (``*.riskfed`` matches
+    every role's) and a bare ``*``. Wildcards of real domains (``*.corp.example``) are
+    left to the PKI that issued them: no riskfed client asks for such a name."""
+    try:
+        dns = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        return []
+    own = tls_server_name(role).lower() if role else None
+    bad = []
+    for name in dns:
+        low = name.lower().rstrip(".")
+        if low == "*" or (low.endswith(SERVER_NAME_SUFFIX) and low != own):
+            bad.append(name)
+    return bad
 
 
 def federation_roles(fintechs: int) -> list[str]:
@@ -159,6 +218,13 @@ def load_identity(cert: str | Path, key: str | Path, ca: str | Path, *, expected
             f"(SAN URI {ROLE_URI_PREFIX}<role>); it names {', '.join(sorted(roles)) or 'none'}."
         )
     role = roles.pop()
+    foreign = foreign_server_names(certificate, role)
+    if foreign:
+        raise ConfigurationError(
+            f"TLS: the certificate {str(cert)!r} is for {role!r} but also carries {', '.join(map(repr, foreign))}: "
+            f"names under {SERVER_NAME_SUFFIX!r} other than {tls_server_name(role)!r} (and a bare '*') would let it answer "
+            "for another role; issue it again without them."
+        )
     if expected_role is not None and role != expected_role:
         raise ConfigurationError(
             f"TLS: the certificate {str(cert)!r} is for {role!r}, but this party runs as {expected_role!r}."
@@ -243,6 +309,7 @@ def issue_party_certificate(
     """
     if not is_role(role):
         raise ConfigurationError(f"{role!r} is not a riskfed role (bank, coordinator or fintech_<k>).")
+    hosts = [check_host_name(role, host) for host in hosts]
     key = ec.generate_private_key(ec.SECP256R1())
     now = _dt.datetime.now(_dt.timezone.utc)
     names: list[x509.GeneralName] = [
@@ -294,7 +361,8 @@ def init_federation(
         Number of fintechs (``fintech_1`` … ``fintech_K``).
     hosts:
         Role → extra host names / IP addresses for its certificate (``localhost`` and
-        ``127.0.0.1`` are always included, for loopback pilots).
+        ``127.0.0.1`` are always included, for loopback pilots). Names under
+        ``.riskfed``, wildcards and role names are refused (:func:`check_host_name`).
     overwrite:
         Replace existing files (default: refuse, so a CA is never replaced by accident).
 
@@ -318,6 +386,9 @@ def init_federation(
     unknown = sorted(set(hosts) - set(roles))
     if unknown:
         raise ConfigurationError(f"Host names given for {', '.join(unknown)}, which is not a party of this federation.")
+    for role, names in hosts.items():
+        for host in names:
+            check_host_name(role, host)  # before anything is written
     files = [CA_CERT, CA_KEY] + [f"{r}.{ext}" for r in roles for ext in ("crt", "key")]
     existing = [f for f in files if (out / f).exists()]
     if existing and not overwrite:
@@ -365,9 +436,11 @@ def describe_certificate(path: str | Path) -> dict:
 __all__ = [
     "TlsIdentity",
     "certificate_role",
+    "check_host_name",
     "certificate_roles",
     "describe_certificate",
     "federation_roles",
+    "foreign_server_names",
     "init_federation",
     "is_role",
     "issue_party_certificate",

@@ -1,18 +1,12 @@
 """Long-running party services: a fintech or the coordinator behind ``riskfed serve``.
 
-A service hosts one party across many sessions, one at a time. Every ``SessionOpen``
-from the bank starts a fresh role (so nothing of an earlier session leaks into the next
-one, and a failed session never blocks the next); every other message goes to the
-current session's role through a :class:`~riskfed.transport.base.PartyNode`, which
-forwards third-party messages (a fintech's masked gradient) over the service's own
-outbound transport.
+A service hosts one party across many sessions, one at a time (the session machinery —
+who may open a session, failures, idle sessions — is :class:`~riskfed.deploy.session.
+PartyService`). What the two services add around their role:
 
-What a service adds around the role:
-
-* **Failure handling.** A message that makes the role fail ends the session at this
-  party (logged with the step and reason; the bank receives the error). A session that
-  hears nothing for ``session_timeout`` seconds is abandoned, so a bank that died or was
-  cut off never leaves a service holding state forever.
+* **Key pair per session (coordinator).** A fresh role, hence a fresh key pair, for every
+  session; nothing is persisted, and the role and its private key are dropped as soon as
+  training stops.
 * **Checkpoints (fintech).** After each ``EpochEnd`` the fintech writes its own state
   (:mod:`riskfed.checkpoint`); ``SessionOpen(purpose="resume")`` reloads it.
 * **Model part (fintech).** When training stops, the fintech writes its model part to
@@ -28,7 +22,6 @@ numbers and file paths — never payloads, ids, features, weights or keys.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
@@ -37,34 +30,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from riskfed.certs import TlsIdentity
 from riskfed.checkpoint import atomic_write, read_checkpoint, table_fingerprint, write_checkpoint
 from riskfed.data.schema import PartyTable
-from riskfed.errors import ConfigurationError, DataValidationError, ProtocolError, RiskfedError, TransportError
-from riskfed.protocol.messages import (
-    BANK,
-    COORDINATOR,
-    EpochEnd,
-    Message,
-    PsiBlinded,
-    ScoreRequest,
-    SessionOpen,
-    TrafficReport,
-    TrainingStop,
-)
+from riskfed.deploy.session import DEFAULT_SESSION_TIMEOUT, PartyService, traffic_since
+from riskfed.errors import ConfigurationError, DataValidationError, ProtocolError, TransportError
+from riskfed.protocol.messages import BANK, COORDINATOR, EpochEnd, Message, PsiBlinded, ScoreRequest, SessionOpen, TrainingStop
 from riskfed.roles.base import Role
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
-from riskfed.transport.base import PartyNode, TrafficStats, Transport
+from riskfed.transport.base import TrafficStats, Transport
 from riskfed.transport.network import NetworkLimits, NetworkTransport, PartyServer
 
 log = logging.getLogger("riskfed.service")
 
 MODEL_FILE = "model.json"
 SESSION_FILE = "training_session.json"
-DEFAULT_SESSION_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -114,233 +95,6 @@ class TokenBucket:
                 self._tokens -= 1.0
                 return True
             return False
-
-
-@dataclass
-class _Session:
-    session_id: str
-    purpose: str
-    opened: float
-    last_activity: float
-    traffic_at_open: dict
-    finished: bool = False
-
-
-def _traffic_snapshot(stats: TrafficStats) -> dict:
-    return copy.deepcopy(stats.by_step)
-
-
-def _traffic_since(stats: TrafficStats, snapshot: dict) -> list[dict]:
-    rows = []
-    for key, (count, size) in sorted(stats.by_step.items()):
-        c0, b0 = snapshot.get(key, (0, 0))
-        if count - c0:
-            rows.append({"sender": key[0], "recipient": key[1], "step": key[2], "messages": count - c0, "bytes": size - b0})
-    return rows
-
-
-class PartyService:
-    """One party hosted across sessions; subclasses make the role for each session.
-
-    Parameters
-    ----------
-    name:
-        The party's name (the role its certificate names).
-    outbound:
-        Transport for messages the role addresses to third parties (``None``: the
-        role never sends to anyone but the caller).
-    session_timeout:
-        Seconds without a message after which an open session is dropped.
-    stats:
-        Traffic counter shared with the server and the outbound transport.
-    """
-
-    def __init__(
-        self,
-        name: str,
-        *,
-        outbound: Transport | None = None,
-        session_timeout: float = DEFAULT_SESSION_TIMEOUT,
-        stats: TrafficStats | None = None,
-    ) -> None:
-        self.name = name
-        self.outbound = outbound
-        self.session_timeout = float(session_timeout)
-        self.stats = stats if stats is not None else TrafficStats()
-        self.role: Role | None = None
-        self._node: PartyNode | None = None
-        self.session: _Session | None = None
-        self._lock = threading.Lock()
-        self._busy = False
-        self._stop = threading.Event()
-        self._watchdog: threading.Thread | None = None
-        self.sessions_failed = 0
-        self.sessions_finished = 0
-
-    # -- to override ----------------------------------------------------------------
-    def new_role(self, message: SessionOpen) -> Role:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def before(self, message: Message) -> None:
-        """Checks on a message of the current session before the role sees it."""
-
-    def after(self, message: Message, replies: list[Message]) -> None:
-        """Work after the role handled a message (checkpoints, saving the model)."""
-
-    # -- message entry point -----------------------------------------------------------
-    def handle(self, message: Message) -> list[Message]:
-        """Route one authenticated message to the session's role; return its replies."""
-        with self._lock:
-            self._busy = True
-            try:
-                return self._handle(message)
-            finally:
-                self._busy = False
-                if self.session is not None:
-                    self.session.last_activity = time.monotonic()
-
-    def _handle(self, message: Message) -> list[Message]:
-        step = message.STEP
-        if isinstance(message, SessionOpen):
-            self._open(message)
-        elif self.role is None or self.session is None:
-            raise ProtocolError(
-                f"{self.name} has no open session; refused a {step!r} message from {message.sender} for session "
-                f"{message.session_id!r} (the session may have ended, failed or timed out).",
-                party=message.sender,
-            )
-        elif message.session_id != self.session.session_id:
-            raise ProtocolError(
-                f"{self.name} refused a {step!r} message from {message.sender} for session {message.session_id!r}; "
-                f"the current session is {self.session.session_id!r}.",
-                party=message.sender,
-            )
-        else:
-            # Limits refuse the message without ending the session.
-            self.before(message)
-        try:
-            replies = self._node.handle(message)
-            if isinstance(message, TrainingStop) and self.session is not None:
-                replies = [*replies, self._traffic_report(message)]
-            self.after(message, replies)
-        except RiskfedError as exc:
-            self._fail(step, exc)
-            raise
-        except Exception:
-            self._fail(step, None)
-            raise
-        return replies
-
-    def _traffic_report(self, stop: TrainingStop) -> TrafficReport:
-        """This service's traffic in the session so far (counts and sizes, no payloads)."""
-        rows = _traffic_since(self.stats, self.session.traffic_at_open)
-        return TrafficReport(
-            session_id=stop.session_id,
-            sender=self.name,
-            recipient=stop.sender,
-            round=stop.round,
-            senders=tuple(r["sender"] for r in rows),
-            recipients=tuple(r["recipient"] for r in rows),
-            steps=tuple(r["step"] for r in rows),
-            messages=np.array([r["messages"] for r in rows], dtype=np.int64),
-            sizes=np.array([r["bytes"] for r in rows], dtype=np.int64),
-        )
-
-    def _open(self, message: SessionOpen) -> None:
-        current = self.session
-        if current is not None:
-            # Scoring sessions have no end message: a new session simply follows them.
-            quiet = current.finished or current.purpose == "scoring"
-            log.log(
-                logging.INFO if quiet else logging.WARNING,
-                "%s: session %s (%s) %s by a new session %s",
-                self.name, current.session_id, current.purpose,
-                "followed" if quiet else "replaced before it finished", message.session_id,
-            )
-        self.role = None
-        self._node = None
-        self.session = None
-        role = self.new_role(message)
-        self.role = role
-        self._node = PartyNode(role, self.outbound) if self.outbound is not None else PartyNode(role, _NoOutbound(self.name))
-        now = time.monotonic()
-        self.session = _Session(message.session_id, message.purpose, now, now, _traffic_snapshot(self.stats))
-        log.info("%s: session %s opened by %s (purpose: %s)", self.name, message.session_id, message.sender, message.purpose)
-
-    def _fail(self, step: str, exc: RiskfedError | None) -> None:
-        session = self.session
-        if session is None:
-            return
-        if exc is None:
-            log.error("%s: session %s failed at step %r (internal error; see above)", self.name, session.session_id, step)
-        else:
-            log.warning("%s: session %s failed at step %r: %s", self.name, session.session_id, step, exc)
-        self.sessions_failed += 1
-        self._close()
-
-    def _close(self) -> None:
-        self.role = None
-        self._node = None
-        self.session = None
-
-    # -- idle sessions --------------------------------------------------------------------
-    def check_idle(self, now: float | None = None) -> bool:
-        """Drop the session if it has been idle for ``session_timeout``; True if dropped."""
-        if not self._lock.acquire(blocking=False):
-            return False  # a message is being handled: not idle
-        try:
-            session = self.session
-            if session is None or self._busy:
-                return False
-            now = time.monotonic() if now is None else now
-            idle = now - session.last_activity
-            if idle < self.session_timeout:
-                return False
-            if session.finished or session.purpose == "scoring":
-                # Finished training and scoring sessions have no closing message: idle is normal.
-                log.info("%s: session %s (%s) closed after %.0f s without messages", self.name, session.session_id, session.purpose, idle)
-            else:
-                expecting = ", ".join(sorted(self.role._expect)) if self.role is not None else "nothing"
-                log.warning(
-                    "%s: session %s abandoned: no message from %s for %.0f s (timeout %.0f s; was expecting: %s)",
-                    self.name, session.session_id, BANK, idle, self.session_timeout, expecting,
-                )
-                self.sessions_failed += 1
-            self._close()
-            return True
-        finally:
-            self._lock.release()
-
-    def start_watchdog(self) -> None:
-        if self._watchdog is not None:
-            return
-        interval = max(0.05, min(1.0, self.session_timeout / 5))
-
-        def loop() -> None:
-            while not self._stop.wait(interval):
-                self.check_idle()
-
-        self._watchdog = threading.Thread(target=loop, name=f"riskfed-{self.name}-watchdog", daemon=True)
-        self._watchdog.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._watchdog is not None:
-            self._watchdog.join(timeout=5)
-            self._watchdog = None
-        if self.outbound is not None:
-            self.outbound.close()
-
-
-class _NoOutbound(Transport):
-    """For parties that never address a third party (the coordinator)."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.stats = TrafficStats()
-
-    def request(self, message: Message) -> list[Message]:
-        raise TransportError(f"{self.name} has no connection to {message.recipient}.", party=message.recipient)
 
 
 class CoordinatorService(PartyService):
@@ -521,7 +275,7 @@ class FintechService(PartyService):
         session = self.session
         session.finished = True
         self.sessions_finished += 1
-        traffic = _traffic_since(self.stats, session.traffic_at_open)
+        traffic = traffic_since(self.stats, session.traffic_at_open)
         sent = sum(r["bytes"] for r in traffic if r["sender"] == self.name)
         received = sum(r["bytes"] for r in traffic if r["recipient"] == self.name)
         if self.model_path is not None:
@@ -635,6 +389,7 @@ def start_fintech(
 
 
 __all__ = [
+    "DEFAULT_SESSION_TIMEOUT",
     "CoordinatorService",
     "FintechService",
     "PartyService",

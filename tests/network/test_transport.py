@@ -270,7 +270,8 @@ def test_forwarded_calls_end_before_the_callers_deadline(monkeypatch):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"max_message_bytes": 10}, "'max_message_bytes' parameter must be an int in the range \\[1024, inf\\)"),
+        ({"max_message_bytes": 10}, "'max_message_bytes' parameter must be an int in the range \\[1024, 2145386495\\]"),
+        ({"max_message_bytes": 2**31}, "'max_message_bytes' parameter must be an int in the range \\[1024, 2145386495\\]"),
         ({"max_message_bytes": 4096, "max_batch_message_bytes": 8192}, "must not exceed 'max_message_bytes'"),
         ({"timeout": 0}, "'timeout' parameter must be a number of seconds"),
     ],

@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import array_shapes, arrays
 
 from riskfed.protocol import codec
 from riskfed.protocol.messages import (
@@ -28,60 +27,11 @@ from riskfed.protocol.messages import (
 )
 from riskfed.errors import ProtocolError
 
+from .strategies import message_strategy
+
 # A float field of EpochReport, whatever the protocol currently calls it.
 FLOAT_FIELD = next(f.name for f in dataclasses.fields(EpochReport) if typing.get_type_hints(EpochReport)[f.name] is float)
 HEADER = {"session_id": "s1", "sender": "bank", "recipient": "fintech_1", "round": 3}
-
-json_scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**63), 2**63 - 1),
-    st.floats(allow_nan=False),
-    st.text(max_size=10),
-)
-json_like = st.recursive(
-    json_scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-    max_leaves=12,
-)
-
-
-def _field_strategy(tp, default):
-    if tp is np.ndarray:
-        dtype = default.dtype
-        if dtype.kind == "S":
-            # numpy strips trailing NULs from an element (the buffer keeps them; see
-            # test_digests_with_trailing_zero_bytes_survive).
-            elements = st.binary(min_size=dtype.itemsize - 1, max_size=dtype.itemsize - 1).map(lambda b: b + b"\x01")
-        elif dtype.kind == "f":
-            elements = st.floats(allow_nan=False, width=64)
-        else:
-            elements = None
-        return arrays(dtype, array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=5), elements=elements)
-    if typing.get_origin(tp) is tuple:
-        return st.lists(st.text(max_size=12), max_size=4).map(tuple)
-    if tp is dict:
-        return st.dictionaries(st.text(max_size=8), json_like, max_size=4)
-    if tp is float:
-        return st.floats(allow_nan=False)
-    if tp is int:
-        return st.integers(-(2**63), 2**64 - 1)
-    if tp is bool:
-        return st.booleans()
-    if tp is bytes:
-        return st.binary(max_size=300)
-    if tp is str:
-        return st.text(max_size=40)
-    raise AssertionError(f"no strategy for {tp}")
-
-
-def message_strategy(cls: type[Message]):
-    hints = typing.get_type_hints(cls)
-    fields = {}
-    for f in dataclasses.fields(cls):
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
-        fields[f.name] = _field_strategy(hints[f.name], default)
-    return st.fixed_dictionaries(fields).map(lambda kw: cls(**kw))
 
 
 def assert_same_message(a: Message, b: Message) -> None:
