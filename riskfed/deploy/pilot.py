@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from riskfed.errors import TransportError
+from riskfed.models.parts import read_model_part
 from riskfed.protocol.messages import COORDINATOR
 
 # Starting a service imports numpy, pandas and scikit-learn: seconds, not minutes.
@@ -288,7 +289,7 @@ def run_process_pilot(
                 path = federation.model_dir(name) / name / "model.json"
                 if not path.is_file():
                     raise TransportError(f"{name} did not write its model part to {str(path)!r}: {federation.parties[name].log_tail()}", party=name)
-                parts[name] = json.loads(path.read_text())
+                parts[name] = read_model_part(path, name)
         return result, scores, parts
     finally:
         if own_tmp is not None:

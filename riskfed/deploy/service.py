@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riskfed.certs import TlsIdentity
+from riskfed.models.parts import read_model_part
 from riskfed.checkpoint import atomic_write, read_checkpoint, table_fingerprint, write_checkpoint
 from riskfed.data.schema import PartyTable
 from riskfed.deploy.session import DEFAULT_SESSION_TIMEOUT, PartyService, traffic_since
@@ -182,11 +183,10 @@ class FintechService(PartyService):
         path = self.model_path
         if path is None or not path.is_file():
             return None
-        try:
-            part = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise DataValidationError(f"{self.name}: cannot read the model part {str(path)!r} ({exc}).", party=self.name) from None
-        if part.get("kind") != "riskfed-fintech-model" or part.get("party") != self.name:
+        # The same checks as FederatedModel.load: a part with NaN or absurd weights must
+        # not answer scoring requests.
+        part = read_model_part(path, self.name)
+        if part.get("party") != self.name:
             raise DataValidationError(f"{self.name}: {str(path)!r} is not {self.name}'s model part.", party=self.name)
         log.info("%s: loaded its model part from %s; ready to score", self.name, path)
         return part
@@ -220,7 +220,9 @@ class FintechService(PartyService):
                 party=message.sender,
             )
         try:
-            state = read_checkpoint(self.checkpoint_dir, self.name, message.session_id, message.resume_epoch)
+            state = read_checkpoint(
+                self.checkpoint_dir, self.name, message.session_id, message.resume_epoch, table_rows=self.table.n_rows
+            )
         except (DataValidationError, ConfigurationError) as exc:
             raise ProtocolError(f"{self.name} cannot resume: {exc}", party=self.name) from None
         if state.get("data_fingerprint") != self._fingerprint:
