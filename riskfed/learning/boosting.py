@@ -56,14 +56,16 @@ def _describe(kind: type, low, high, closed: str | None, allow_none: bool) -> st
     else:
         left = "[" if closed in ("left", "both") else "("
         right = "]" if closed in ("right", "both") else ")"
-        text = f"{'an int' if kind is int else 'a float'} in the range {left}{low}, {'inf' if high == INF else high}{right}"
+        upper = "inf" if high == INF else high
+        text = f"{'an int' if kind is int else 'a float'} in the range {left}{low}, {upper}{right}"
     return f"None or {text}" if allow_none else text
 
 
 def _satisfies(value, kind: type, low, high, closed: str | None) -> bool:
     if kind is bool:
         return isinstance(value, (bool, np.bool_))
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer) if kind is int else (int, float, np.number)):
+    numeric = (int, np.integer) if kind is int else (int, float, np.integer, np.floating)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numeric):
         return False
     if not math.isfinite(value) and value != INF:
         return False
@@ -256,30 +258,34 @@ def fit_boosting(
     raw, raw_valid = np.full(len(y), start), np.full(len(y_valid), start)
     rows = NodeRows(np.arange(len(y)), np.arange(len(y_valid)))
     trees: list[Tree] = []
-    importance = Importance.empty([layout.n_features for layout in layouts])
-    history: list[Importance] = []
+    importances = [Importance.empty([layout.n_features for layout in layouts])]
     result = BoostingResult(model=None, best_iteration=-1)  # type: ignore[arg-type]
-    best_loss = INF
     for t in range(params.n_estimators):
-        grown = _boost_one(params, layouts, y, raw, rows, provider, owners, draw_tree_sample(rng, len(y), layouts, params, t))
+        sample = draw_tree_sample(rng, len(y), layouts, params, t)
+        grown = _boost_one(params, layouts, y, raw, rows, provider, owners, sample)
         for value, leaf in grown.leaf_rows:
             raw[leaf.train] += value
             raw_valid[leaf.valid] += value
         trees.append(grown.tree)
-        importance = importance.plus(grown.splits)
-        history.append(importance)
+        importances.append(importances[-1].plus(grown.splits))
         result.train_loss.append(log_loss(y, raw))
         if len(y_valid):
             result.valid_loss.append(log_loss(y_valid, raw_valid))
-        if params.early_stopping_rounds is None or result.valid_loss[-1] < best_loss:
-            best_loss = result.valid_loss[-1] if result.valid_loss else best_loss
-            result.best_iteration = t
-        elif t - result.best_iteration >= params.early_stopping_rounds:
+        if _stop(result, params.early_stopping_rounds, t):
             break
     kept = trees[: result.best_iteration + 1]
-    result.model = BoostedModel(start, kept, [layout.n_features for layout in layouts], history[result.best_iteration])
+    importance = importances[result.best_iteration + 1]
+    result.model = BoostedModel(start, kept, [layout.n_features for layout in layouts], importance)
     result.handle_counts = result.model.handle_counts()
     return result
+
+
+def _stop(result: BoostingResult, rounds: int | None, t: int) -> bool:
+    """Record tree ``t`` as the best one if it is; say whether patience ran out."""
+    if rounds is None or t == 0 or result.valid_loss[-1] < result.valid_loss[result.best_iteration]:
+        result.best_iteration = t
+        return False
+    return t - result.best_iteration >= rounds
 
 
 def _boost_one(params, layouts, y, raw, rows, provider, owners, sample: TreeSample):

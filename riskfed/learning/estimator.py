@@ -177,7 +177,8 @@ def _layouts(layouts, parts: list[np.ndarray]) -> list[BinLayout]:
         for k, part in enumerate(parts):
             if part.ndim != 2 or part.shape[0] == 0:
                 raise SchemaError(f"party {k}: expected a non-empty 2-D matrix of bin codes; got shape {part.shape}.")
-            inferred.append(BinLayout(tuple(int(b) + 1 for b in part.max(axis=0)), (NO_MISSING,) * part.shape[1], f"party {k}"))
+            n_bins = tuple(int(b) + 1 for b in part.max(axis=0))
+            inferred.append(BinLayout(n_bins, (NO_MISSING,) * part.shape[1], f"party {k}"))
         return inferred
     layouts = [layouts] if isinstance(layouts, BinLayout) else list(layouts)
     if len(layouts) != len(parts):

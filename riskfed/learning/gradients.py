@@ -179,7 +179,11 @@ def check_labels(y: np.ndarray, *, party: str = "label holder", column: str = "y
     """
     y = np.asarray(y)
     if y.ndim != 1 or y.size == 0:
-        raise SchemaError(f"{party}: labels must be a non-empty one-dimensional array; got shape {y.shape}.", party=party, column=column)
+        raise SchemaError(
+            f"{party}: labels must be a non-empty one-dimensional array; got shape {y.shape}.",
+            party=party,
+            column=column,
+        )
     with np.errstate(invalid="ignore"):
         ok = np.isin(y, (0, 1))
     if not ok.all():

@@ -91,7 +91,9 @@ class HistogramProvider(Protocol):
         """Exact histograms of each requested node (one call per tree level)."""
 
 
-def bin_sums(flat_codes: np.ndarray, rows: np.ndarray, g: np.ndarray, h: np.ndarray, total_bins: int) -> PartyHistogram:
+def bin_sums(
+    flat_codes: np.ndarray, rows: np.ndarray, g: np.ndarray, h: np.ndarray, total_bins: int
+) -> PartyHistogram:
     """Per-bin integer sums of ``g`` and ``h`` over ``rows``, for one party.
 
     Parameters

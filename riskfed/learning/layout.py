@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -67,19 +68,34 @@ class BinLayout:
     def n_features(self) -> int:
         return len(self.n_bins)
 
-    @property
+    # Derived arrays are cached: split finding reads them at every node. (The dataclass is
+    # frozen, so they cannot go stale.)
+    @cached_property
     def offsets(self) -> np.ndarray:
         """Start of each characteristic's bins in the party's flat histogram (length m + 1)."""
         return np.concatenate([[0], np.cumsum(self.n_bins, dtype=np.int64)])
 
     @property
     def total_bins(self) -> int:
-        return int(sum(self.n_bins))
+        return int(self.offsets[-1])
 
+    @cached_property
+    def segment(self) -> np.ndarray:
+        """The characteristic of each flat histogram position."""
+        return np.repeat(np.arange(self.n_features), np.asarray(self.n_bins, dtype=np.int64))
+
+    @cached_property
     def flat_missing(self) -> np.ndarray:
         """Flat histogram position of each characteristic's missing code, or -1."""
         miss = np.asarray(self.missing, dtype=np.int64)
         return np.where(miss >= 0, self.offsets[:-1] + miss, -1)
+
+    @cached_property
+    def non_missing(self) -> np.ndarray:
+        """Boolean mask of the flat positions that are ordered (not missing) codes."""
+        mask = np.ones(self.total_bins, dtype=bool)
+        mask[self.flat_missing[self.flat_missing >= 0]] = False
+        return mask
 
     @classmethod
     def uniform(cls, n_features: int, n_bins: int, *, missing_last: bool = True, party: str = "party") -> "BinLayout":

@@ -66,8 +66,9 @@ class LocalParty:
     def apply_split(self, split: SplitCandidate, rows: NodeRows) -> tuple[int, np.ndarray, np.ndarray]:
         """Record the split as a handle and route the node's training and validation rows."""
         handle = self.handles.add(split.feature, split.threshold, split.default_left)
-        left_train = self.handles.decide(self.train[rows.train], self.layout, [handle])[:, 0]
-        left_valid = self.handles.decide(self.valid[rows.valid], self.layout, [handle])[:, 0]
+        column = split.feature
+        left_train = self.handles.decide_column(self.train[rows.train, column], self.layout, handle)
+        left_valid = self.handles.decide_column(self.valid[rows.valid, column], self.layout, handle)
         return handle, left_train, left_valid
 
 

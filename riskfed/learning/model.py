@@ -156,13 +156,16 @@ class BoostedModel:
         _check_kind(data, MODEL_KIND, "label holder")
         try:
             trees = [Tree.from_dict(t) for t in data["trees"]]
-            model = cls(float(data["base_score"]), trees, [int(m) for m in data["n_features"]], Importance.from_dict(data["importance"]))
+            n_features = [int(m) for m in data["n_features"]]
+            model = cls(float(data["base_score"]), trees, n_features, Importance.from_dict(data["importance"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise DataValidationError(f"label holder: the boosted-tree model part is damaged ({exc}).") from exc
         for i, tree in enumerate(model.trees):
             internal = tree.left != LEAF
             if np.any(tree.party[internal] >= model.n_parties) or np.any(tree.handle[internal] < 0):
-                raise DataValidationError(f"label holder: tree {i} of the model part names an unknown party or handle.")
+                raise DataValidationError(
+                    f"label holder: tree {i} of the model part names an unknown party or handle."
+                )
         return model
 
 
@@ -188,7 +191,9 @@ def read_party_part(data: dict, *, party: str = "party") -> tuple[BinLayout, Han
         raise DataValidationError(f"{party}: the boosted-tree model part is damaged ({exc}).", party=party) from exc
     for f, t in zip(handles.feature, handles.threshold):
         if not (0 <= f < layout.n_features and 0 <= t < layout.n_bins[f]):
-            raise DataValidationError(f"{party}: a split handle names a characteristic or bin outside its layout.", party=party)
+            raise DataValidationError(
+                f"{party}: a split handle names a characteristic or bin outside its layout.", party=party
+            )
     return layout, handles
 
 

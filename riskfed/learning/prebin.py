@@ -77,7 +77,10 @@ class QuantilePrebinner:
 
 
 def prebin_parties(
-    train: Sequence[np.ndarray], *others: Sequence[np.ndarray], max_bins: int = 32, parties: Sequence[str] | None = None
+    train: Sequence[np.ndarray],
+    *others: Sequence[np.ndarray],
+    max_bins: int = 32,
+    parties: Sequence[str] | None = None,
 ) -> tuple[list[BinLayout], list[np.ndarray], list[list[np.ndarray]]]:
     """Fit one pre-binner per party on its training columns and bin every given set.
 

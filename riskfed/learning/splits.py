@@ -93,19 +93,17 @@ def leaf_weight(big_g: int, big_h: int, reg_lambda: float) -> float:
 def _score(big_g: np.ndarray, big_h: np.ndarray, reg_lambda: float) -> np.ndarray:
     g = dequantise(big_g)
     denominator = dequantise(big_h) + reg_lambda
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, g * g / denominator, 0.0)
+    # With λ = 0 an empty side has a zero denominator; it scores 0 (and is inadmissible).
+    return np.divide(g * g, denominator, out=np.zeros(np.shape(denominator)), where=denominator > 0)
 
 
 def _left_sums(hist: PartyHistogram, layout: BinLayout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Left-child sums of every (code, missing direction) of one party, shape (bins, 2),
     and the non-missing mask of the flat bins."""
-    nb = np.asarray(layout.n_bins)
-    seg = np.repeat(np.arange(layout.n_features), nb)
-    flat_miss = layout.flat_missing()
+    seg = layout.segment
+    flat_miss = layout.flat_missing
     has_miss = flat_miss >= 0
-    non_missing = np.ones(layout.total_bins, dtype=bool)
-    non_missing[flat_miss[has_miss]] = False
+    non_missing = layout.non_missing
     sums = []
     for arr in (hist.g, hist.h):
         cum = np.cumsum(np.where(non_missing, arr, 0))
@@ -129,7 +127,7 @@ def party_gains(
     left_g, left_h, non_missing = _left_sums(hist, layout)
     big_g, big_h = total
     right_g, right_h = big_g - left_g, big_h - left_h
-    seg = np.repeat(np.arange(layout.n_features), np.asarray(layout.n_bins))
+    seg = layout.segment
     mcw = params.min_child_weight
     ok = (non_missing & np.asarray(allowed, dtype=bool)[seg])[:, None]
     ok = ok & (left_h > 0) & (right_h > 0) & (dequantise(left_h) >= mcw) & (dequantise(right_h) >= mcw)
@@ -183,7 +181,7 @@ def find_best_split(
     threshold = flat - int(layout.offsets[feature])
     rg, rh = total[0] - lg, total[1] - lh
     default_left = direction == 0
-    miss = layout.flat_missing()[feature]
+    miss = layout.flat_missing[feature]
     if miss < 0 or (hist.g[miss] == 0 and hist.h[miss] == 0):
         # No missing rows here: both directions are the same split; send future missing
         # values where most of the weight went.

@@ -67,7 +67,9 @@ class HandleTable:
         """Forget every handle from ``n_handles`` on (trees dropped by early stopping)."""
         del self.feature[n_handles:], self.threshold[n_handles:], self.default_left[n_handles:]
 
-    def decide(self, codes: np.ndarray, layout: BinLayout, handles: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    def decide(
+        self, codes: np.ndarray, layout: BinLayout, handles: Sequence[int] | np.ndarray | None = None
+    ) -> np.ndarray:
         """Whether each row goes left at each handle.
 
         Parameters
@@ -88,17 +90,33 @@ class HandleTable:
         if ids.size and (ids.min() < 0 or ids.max() >= len(self)):
             raise ProtocolError(f"{layout.party}: asked for a split handle it never issued.", party=layout.party)
         feature = np.asarray(self.feature, dtype=np.int64)[ids]
-        values = codes[:, feature]
+        return self._goes_left(codes[:, feature], ids, np.asarray(layout.missing, dtype=np.int64)[feature])
+
+    def decide_column(self, values: np.ndarray, layout: BinLayout, handle: int) -> np.ndarray:
+        """Whether each row goes left at ``handle``, given only the codes of its characteristic."""
+        if not 0 <= handle < len(self):
+            raise ProtocolError(f"{layout.party}: asked for a split handle it never issued.", party=layout.party)
+        ids = np.array([handle])
+        return self._goes_left(values[:, None], ids, np.array([layout.missing[self.feature[handle]]]))[:, 0]
+
+    def _goes_left(self, values: np.ndarray, ids: np.ndarray, missing: np.ndarray) -> np.ndarray:
         go_left = values <= np.asarray(self.threshold, dtype=np.int64)[ids]
-        missing = values == np.asarray(layout.missing, dtype=np.int64)[feature]
-        return np.where(missing, np.asarray(self.default_left, dtype=bool)[ids], go_left)
+        return np.where(values == missing, np.asarray(self.default_left, dtype=bool)[ids], go_left)
 
     def to_dict(self) -> dict:
-        return {"feature": list(self.feature), "threshold": list(self.threshold), "default_left": list(self.default_left)}
+        return {
+            "feature": list(self.feature),
+            "threshold": list(self.threshold),
+            "default_left": list(self.default_left),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> "HandleTable":
-        return cls([int(v) for v in data["feature"]], [int(v) for v in data["threshold"]], [bool(v) for v in data["default_left"]])
+        return cls(
+            [int(v) for v in data["feature"]],
+            [int(v) for v in data["threshold"]],
+            [bool(v) for v in data["default_left"]],
+        )
 
 
 @dataclass(frozen=True)
@@ -264,15 +282,63 @@ class GrowthSettings:
     split: SplitParams
 
 
-def _children(node: _Node, next_id: int, left_train: np.ndarray, left_valid: np.ndarray, in_sample: np.ndarray):
-    def child(node_id: int, train: np.ndarray, valid: np.ndarray) -> _Node:
-        return _Node(node_id, node.depth + 1, NodeRows(train, valid), train[in_sample[train]])
+@dataclass
+class _Split:
+    """A node just split: its children and, when they will be split in turn, the parent's
+    histograms (to derive the larger child's from the smaller one's)."""
 
-    rows = node.rows
-    return (
-        child(next_id, rows.train[left_train], rows.valid[left_valid]),
-        child(next_id + 1, rows.train[~left_train], rows.valid[~left_valid]),
-    )
+    parent_hist: NodeHistograms | None
+    left: _Node
+    right: _Node
+
+    @property
+    def small(self) -> _Node:
+        return self.left if self.left.sample.size <= self.right.sample.size else self.right
+
+    def children(self, answers) -> list[tuple[_Node, NodeHistograms | None]]:
+        if self.parent_hist is None:
+            return [(self.left, None), (self.right, None)]
+        small_hist = next(answers)
+        other_hist = sibling(self.parent_hist, small_hist)
+        if self.small is self.left:
+            return [(self.left, small_hist), (self.right, other_hist)]
+        return [(self.left, other_hist), (self.right, small_hist)]
+
+
+class _Grower:
+    """The label holder's side of growing one tree: picks splits, makes leaves."""
+
+    def __init__(self, settings: GrowthSettings, layouts, gradients: Gradients, in_sample, allowed, owners) -> None:
+        self.settings, self.layouts, self.gradients = settings, layouts, gradients
+        self.in_sample, self.allowed, self.owners = in_sample, allowed, owners
+        self.builder = _TreeBuilder()
+        self.next_id = 1
+
+    def visit(self, node: _Node, hist: NodeHistograms | None) -> _Split | None:
+        """Split ``node`` if it can be split (asking the owner to route its rows), else make it a leaf."""
+        big_g, big_h = self.gradients.total(node.sample)
+        cover = float(dequantise(big_h))
+        params = self.settings.split
+        split = None if hist is None else find_best_split(hist, self.layouts, (big_g, big_h), params, self.allowed)
+        if split is None:
+            self.builder.leaf(node, self.settings.learning_rate * leaf_weight(big_g, big_h, params.reg_lambda), cover)
+            return None
+        handle, left_train, left_valid = self.owners[split.party].apply_split(split, node.rows)
+        left, right = self._children(node, np.asarray(left_train, bool), np.asarray(left_valid, bool))
+        self.builder.internal(node, split, handle, left.id, right.id, cover)
+        # Children at the maximum depth become leaves: no histograms needed for them.
+        return _Split(hist if left.depth < self.settings.max_depth else None, left, right)
+
+    def _children(self, node: _Node, left_train: np.ndarray, left_valid: np.ndarray) -> tuple[_Node, _Node]:
+        def child(node_id: int, train: np.ndarray, valid: np.ndarray) -> _Node:
+            return _Node(node_id, node.depth + 1, NodeRows(train, valid), train[self.in_sample[train]])
+
+        rows, first = node.rows, self.next_id
+        self.next_id += 2
+        return (
+            child(first, rows.train[left_train], rows.valid[left_valid]),
+            child(first + 1, rows.train[~left_train], rows.valid[~left_valid]),
+        )
 
 
 def grow_tree(
@@ -308,39 +374,13 @@ def grow_tree(
     -------
     GrownTree
     """
-    builder = _TreeBuilder()
+    grower = _Grower(settings, layouts, gradients, in_sample, allowed, owners)
     root = _Node(0, 0, rows, rows.train[in_sample[rows.train]])
     level = [(root, provider.histograms([NodeRequest(0, root.sample)])[0])]
-    next_id = 1
     while level:
-        requests, pending = [], []
-        for node, hist in level:
-            big_g, big_h = gradients.total(node.sample)
-            cover = float(dequantise(big_h))
-            split = None if hist is None else find_best_split(hist, layouts, (big_g, big_h), settings.split, allowed)
-            if split is None:
-                value = settings.learning_rate * leaf_weight(big_g, big_h, settings.split.reg_lambda)
-                builder.leaf(node, value, cover)
-                continue
-            handle, left_train, left_valid = owners[split.party].apply_split(split, node.rows)
-            left, right = _children(node, next_id, np.asarray(left_train, bool), np.asarray(left_valid, bool), in_sample)
-            builder.internal(node, split, handle, left.id, right.id, cover)
-            next_id += 2
-            if left.depth == settings.max_depth:
-                pending.append((None, left, right))  # leaves: no histograms needed
-                continue
-            # Ask only for the smaller child; the sibling is parent minus child.
-            small = left if left.sample.size <= right.sample.size else right
-            requests.append(NodeRequest(small.id, small.sample))
-            pending.append((hist, left, right))
+        splits = [s for s in (grower.visit(node, hist) for node, hist in level) if s is not None]
+        # One request per level, for the smaller child of each split whose children go on.
+        requests = [NodeRequest(s.small.id, s.small.sample) for s in splits if s.parent_hist is not None]
         answers = iter(provider.histograms(requests) if requests else [])
-        level = []
-        for parent_hist, left, right in pending:
-            if parent_hist is None:
-                level += [(left, None), (right, None)]
-                continue
-            small_hist = next(answers)
-            other_hist = sibling(parent_hist, small_hist)
-            small_is_left = left.sample.size <= right.sample.size
-            level += [(left, small_hist), (right, other_hist)] if small_is_left else [(left, other_hist), (right, small_hist)]
-    return builder.build()
+        level = [item for s in splits for item in s.children(answers)]
+    return grower.builder.build()
