@@ -19,7 +19,7 @@ from riskfed.learning.boosting import BoostingParams, BoostingResult, fit_boosti
 from riskfed.learning.gradients import check_labels, sigmoid
 from riskfed.learning.layout import NO_MISSING, BinLayout
 from riskfed.learning.local import LocalHistogramProvider, LocalParty
-from riskfed.learning.model import BoostedModel
+from riskfed.learning.model import model_parts, read_model_parts
 
 Codes = np.ndarray | Sequence[np.ndarray]
 
@@ -132,10 +132,32 @@ class GradientBoostedTrees(BaseEstimator):
         self.classes_ = np.array([0, 1])
         return self
 
-    def decision_function(self, codes: Codes) -> np.ndarray:
-        """Raw scores (log-odds of default)."""
+    def to_parts(self) -> list[dict]:
+        """Each party's JSON part (see :func:`~riskfed.learning.model.model_parts`)."""
+        self._check_fitted()
+        return model_parts(self.model_, [(p.layout, p.handles) for p in self.parties_])
+
+    @classmethod
+    def from_parts(cls, parts: Sequence[dict]) -> "GradientBoostedTrees":
+        """A scoring-only estimator from the parts of :meth:`to_parts` (read as JSON, never pickled)."""
+        model, owners = read_model_parts(parts)
+        estimator = cls()
+        estimator.model_ = model
+        estimator.parties_ = [
+            LocalParty(layout, np.zeros((0, layout.n_features), dtype=np.int32), handles=handles)
+            for layout, handles in owners
+        ]
+        estimator.n_estimators_ = len(model.trees)
+        estimator.classes_ = np.array([0, 1])
+        return estimator
+
+    def _check_fitted(self) -> None:
         if not hasattr(self, "model_"):
             raise NotFittedError("This GradientBoostedTrees is not fitted yet; call fit first.")
+
+    def decision_function(self, codes: Codes) -> np.ndarray:
+        """Raw scores (log-odds of default)."""
+        self._check_fitted()
         parts = _parts(codes)
         if len(parts) != len(self.parties_):
             raise SchemaError(f"The model was fitted on {len(self.parties_)} parties; got codes of {len(parts)}.")

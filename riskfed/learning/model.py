@@ -5,8 +5,14 @@ structure, default directions and leaf values, the number of characteristics of 
 party and the importance of each characteristic (gain and split count, by index). Each
 party, the label holder included, keeps its own :class:`~riskfed.learning.trees.HandleTable`
 (handle id → characteristic, bin threshold, default direction) in its own part, with its
-layout. Nothing is pickled: :meth:`BoostedModel.to_dict` and :func:`party_part` give JSON
-dicts, read back with validation.
+layout. Nothing is pickled: :func:`model_parts` gives one JSON dict per party (the label
+holder's holds the trees and, under ``"own"``, its own handles) and
+:func:`read_model_parts` reads them back with validation.
+
+A partner's handle also carries the default direction, so the partner resolves its own
+missing values and the label holder does not learn which of the partner's values are
+missing; the label holder keeps the direction too, for applicants the partner does not
+know.
 
 Scoring: each party computes :meth:`HandleTable.decide` on its codes; the label holder
 combines the answers with :meth:`BoostedModel.decision_function`.
@@ -205,3 +211,51 @@ def _check_kind(data: dict, kind: str, party: str) -> None:
         raise DataValidationError(
             f"{party}: model part format {data.get('format')!r} is not the supported {FORMAT_VERSION}.", party=party
         )
+
+
+def model_parts(model: BoostedModel, owners: Sequence[tuple[BinLayout, HandleTable]]) -> list[dict]:
+    """Every party's JSON part of a trained model.
+
+    Parameters
+    ----------
+    model:
+        The label holder's part.
+    owners:
+        Per party (label holder first), its layout and handle table.
+
+    Returns
+    -------
+    list of dict
+        Part 0, the label holder's: trees, leaf values, default directions, importance,
+        and its own handles under ``"own"``. Part ``k``: party ``k``'s layout and handles
+        only. No part holds another party's thresholds.
+    """
+    return [model.to_dict() | {"own": party_part(*owners[0])}] + [party_part(*o) for o in owners[1:]]
+
+
+def read_model_parts(
+    parts: Sequence[dict], *, names: Sequence[str] | None = None
+) -> tuple[BoostedModel, list[tuple[BinLayout, HandleTable]]]:
+    """Read the parts written by :func:`model_parts` (all of them, in party order).
+
+    Raises
+    ------
+    DataValidationError
+        A damaged part, or a party whose handles do not cover the model's nodes.
+    """
+    names = list(names) if names is not None else [f"party_{k}" for k in range(len(parts))]
+    if not parts or not isinstance(parts[0], dict) or "own" not in parts[0]:
+        raise DataValidationError("label holder: the first part must be the label holder's model part.")
+    model = BoostedModel.from_dict({k: v for k, v in parts[0].items() if k != "own"})
+    if len(parts) != model.n_parties:
+        raise DataValidationError(f"The model has {model.n_parties} parties; got {len(parts)} parts.")
+    owners = [read_party_part(parts[0]["own"], party=names[0])]
+    owners += [read_party_part(part, party=name) for part, name in zip(parts[1:], names[1:])]
+    for (layout, handles), needed, m, name in zip(owners, model.handle_counts(), model.n_features, names):
+        if len(handles) < needed or layout.n_features != m:
+            raise DataValidationError(
+                f"{name}: its part does not match the model ({len(handles)} handles, {needed} used; "
+                f"{layout.n_features} characteristics, {m} expected).",
+                party=name,
+            )
+    return model, owners

@@ -91,17 +91,31 @@ def test_json_parts_round_trip_to_identical_predictions(parties):
     model = GradientBoostedTrees(**PARAMS, subsample=0.8, colsample_bytree=0.5).fit(
         parties.train, parties.y, layouts=parties.layouts
     )
-    bank_part = json.loads(json.dumps(model.model_.to_dict()))
-    parts = [json.loads(json.dumps(party_part(p.layout, p.handles))) for p in model.parties_]
-    restored = BoostedModel.from_dict(bank_part)
-    owners = [read_party_part(part, party=f"party_{k}") for k, part in enumerate(parts)]
+    parts = json.loads(json.dumps(model.to_parts()))
+    restored = GradientBoostedTrees.from_parts(parts)
+    assert np.array_equal(restored.decision_function(parties.valid), model.decision_function(parties.valid))
+    # Scoring as deployed: each party reads only its own part and answers its decisions.
+    bank = BoostedModel.from_dict({k: v for k, v in parts[0].items() if k != "own"})
+    owners = [read_party_part(parts[0]["own"], party="bank"), read_party_part(parts[1], party="fintech")]
     decisions = [handles.decide(codes, layout) for (layout, handles), codes in zip(owners, parties.valid)]
-    raw, _ = restored.decision_function(decisions)
+    raw, _ = bank.decision_function(decisions)
     assert np.array_equal(raw, model.decision_function(parties.valid))
-    assert restored.to_dict() == model.model_.to_dict()
-    # The label holder's part carries no thresholds: partners' nodes are (party, handle).
-    assert "threshold" not in json.dumps(bank_part)
-    assert set(bank_part["trees"][0]) == {"left", "right", "party", "handle", "default_left", "value", "gain", "cover"}
+    assert bank.to_dict() == model.model_.to_dict()
+
+
+def test_each_part_holds_only_its_owners_thresholds(parties):
+    model = GradientBoostedTrees(**PARAMS).fit(parties.train, parties.y, layouts=parties.layouts)
+    bank_part, fintech_part = model.to_parts()
+    trees = bank_part["trees"]
+    bank_nodes = sum(1 for t in trees for p in t["party"] if p == 0)
+    fintech_nodes = sum(1 for t in trees for p in t["party"] if p == 1)
+    assert len(bank_part["own"]["handles"]["threshold"]) == bank_nodes
+    assert len(fintech_part["handles"]["threshold"]) == fintech_nodes > 0
+    # Outside "own", the label holder's part names partners' nodes by (party, handle) only.
+    shared = json.dumps({k: v for k, v in bank_part.items() if k != "own"})
+    assert "threshold" not in shared and "\"feature\"" not in shared
+    assert set(trees[0]) == {"left", "right", "party", "handle", "default_left", "value", "gain", "cover"}
+    assert set(fintech_part) == {"kind", "format", "layout", "handles"}
 
 
 def test_damaged_parts_are_refused(parties):
@@ -123,3 +137,9 @@ def test_damaged_parts_are_refused(parties):
     part["handles"]["threshold"][0] = 99
     with pytest.raises(DataValidationError, match="outside its layout"):
         read_party_part(part, party="fintech")
+    parts = model.to_parts()
+    parts[1]["handles"] = {"feature": [], "threshold": [], "default_left": []}
+    with pytest.raises(DataValidationError, match=r"party_1: its part does not match the model \(0 handles"):
+        GradientBoostedTrees.from_parts(parts)
+    with pytest.raises(DataValidationError, match="got 1 parts"):
+        GradientBoostedTrees.from_parts(model.to_parts()[:1])
