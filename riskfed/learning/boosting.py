@@ -259,7 +259,9 @@ def fit_boosting(
     rows = NodeRows(np.arange(len(y)), np.arange(len(y_valid)))
     trees: list[Tree] = []
     importances = [Importance.empty([layout.n_features for layout in layouts])]
-    result = BoostingResult(model=None, best_iteration=-1)  # type: ignore[arg-type]
+    train_loss: list[float] = []
+    valid_loss: list[float] = []
+    best = -1
     for t in range(params.n_estimators):
         sample = draw_tree_sample(rng, len(y), layouts, params, t)
         grown = _boost_one(params, layouts, y, raw, rows, provider, owners, sample)
@@ -268,24 +270,21 @@ def fit_boosting(
             raw_valid[leaf.valid] += value
         trees.append(grown.tree)
         importances.append(importances[-1].plus(grown.splits))
-        result.train_loss.append(log_loss(y, raw))
+        train_loss.append(log_loss(y, raw))
         if len(y_valid):
-            result.valid_loss.append(log_loss(y_valid, raw_valid))
-        if _stop(result, params.early_stopping_rounds, t):
+            valid_loss.append(log_loss(y_valid, raw_valid))
+        best, stop = _early_stopping(valid_loss, best, params.early_stopping_rounds, t)
+        if stop:
             break
-    kept = trees[: result.best_iteration + 1]
-    importance = importances[result.best_iteration + 1]
-    result.model = BoostedModel(start, kept, [layout.n_features for layout in layouts], importance)
-    result.handle_counts = result.model.handle_counts()
-    return result
+    model = BoostedModel(start, trees[: best + 1], [layout.n_features for layout in layouts], importances[best + 1])
+    return BoostingResult(model, best, train_loss, valid_loss, model.handle_counts())
 
 
-def _stop(result: BoostingResult, rounds: int | None, t: int) -> bool:
-    """Record tree ``t`` as the best one if it is; say whether patience ran out."""
-    if rounds is None or t == 0 or result.valid_loss[-1] < result.valid_loss[result.best_iteration]:
-        result.best_iteration = t
-        return False
-    return t - result.best_iteration >= rounds
+def _early_stopping(valid_loss: list[float], best: int, rounds: int | None, t: int) -> tuple[int, bool]:
+    """The best tree so far after tree ``t``, and whether patience ran out."""
+    if rounds is None or t == 0 or valid_loss[-1] < valid_loss[best]:
+        return t, False
+    return best, t - best >= rounds
 
 
 def _boost_one(params, layouts, y, raw, rows, provider, owners, sample: TreeSample):

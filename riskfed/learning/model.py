@@ -167,10 +167,9 @@ class BoostedModel:
         except (KeyError, TypeError, ValueError) as exc:
             raise DataValidationError(f"label holder: the boosted-tree model part is damaged ({exc}).") from exc
         for i, tree in enumerate(model.trees):
-            internal = tree.left != LEAF
-            if np.any(tree.party[internal] >= model.n_parties) or np.any(tree.handle[internal] < 0):
+            if not tree.is_well_formed(model.n_parties):
                 raise DataValidationError(
-                    f"label holder: tree {i} of the model part names an unknown party or handle."
+                    f"label holder: tree {i} of the model part is malformed (children, owners or handles out of range)."
                 )
         return model
 

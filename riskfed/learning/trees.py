@@ -162,6 +162,17 @@ class Tree:
                 depth[[self.left[node], self.right[node]]] = depth[node] + 1
         return int(depth.max())
 
+    def is_well_formed(self, n_parties: int) -> bool:
+        """Same-length arrays, children after their parent and inside the tree (so a walk
+        ends), owners among the parties: what a tree read from outside must satisfy."""
+        if len({len(getattr(self, name)) for name in self._FIELDS}) != 1 or self.n_nodes == 0:
+            return False
+        ids = np.arange(self.n_nodes)
+        internal = self.left != LEAF
+        children_ok = (self.left > ids) & (self.right > ids) & (self.left < self.n_nodes) & (self.right < self.n_nodes)
+        owner_ok = (self.party >= 0) & (self.party < n_parties) & (self.handle >= 0)
+        return bool(np.all(children_ok[internal] & owner_ok[internal]) and np.all(self.right[~internal] == LEAF))
+
     def to_dict(self) -> dict:
         return {name: getattr(self, name).tolist() for name in self._FIELDS}
 

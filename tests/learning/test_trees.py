@@ -131,8 +131,12 @@ def test_damaged_parts_are_refused(parties):
         BoostedModel.from_dict(broken)
     broken = json.loads(json.dumps(bank_part))
     broken["trees"][0]["party"][0] = 7
-    with pytest.raises(DataValidationError, match="unknown party or handle"):
+    with pytest.raises(DataValidationError, match="tree 0 of the model part is malformed"):
         BoostedModel.from_dict(broken)
+    cyclic = json.loads(json.dumps(bank_part))
+    cyclic["trees"][1]["left"][1] = 0  # a child pointing back at the root would never end a walk
+    with pytest.raises(DataValidationError, match="tree 1 of the model part is malformed"):
+        BoostedModel.from_dict(cyclic)
     part = party_part(model.parties_[1].layout, model.parties_[1].handles)
     part["handles"]["threshold"][0] = 99
     with pytest.raises(DataValidationError, match="outside its layout"):
