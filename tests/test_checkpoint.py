@@ -290,7 +290,10 @@ def test_fintech_refuses_to_resume_another_session(tables, interrupted):
     fintech.restore_state(state)
     from riskfed.protocol.messages import SessionOpen
 
-    other = SessionOpen(session_id="other", sender="bank", recipient="fintech_1", round=0, purpose="resume", key_bits=512, allow_insecure_key=True, resume_epoch=epoch)
+    other = SessionOpen(
+        session_id="other", sender="bank", recipient="fintech_1", round=0, purpose="resume",
+        parties=("bank", "coordinator", "fintech_1"), key_bits=512, allow_insecure_key=True, resume_epoch=epoch,
+    )
     with pytest.raises(ProtocolError, match="has no checkpoint of session 'other' to resume"):
         fintech.handle(other)
     with pytest.raises(ProtocolError, match="the checkpoint is not one of fintech_2's"):

@@ -40,6 +40,7 @@ from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, PSI_METHODS, Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
 from riskfed.roles.local import Hyperparameters
+from riskfed.roles.plan import check_seed
 from riskfed.scoring.scorecard import Scorecard
 from riskfed.transport.memory import InMemoryTransport
 
@@ -155,7 +156,10 @@ class VerticalLogisticRegression:
     min_intersection:
         Refuse to train on fewer shared customers.
     random_state:
-        The bank's seed (split, batch order).
+        ``None`` (default): the bank draws a fresh 256-bit secret per session for the
+        secret order of the shared customers, the split and the batch order. An int
+        fixes them, for reproducible tests and pilots only: it reveals — a fintech that
+        knows it and the class counts can replay the split (docs/threat-model.md).
     n_jobs:
         Worker processes per party for the Paillier kernels (``-1``: all cores).
     dask_scheduler:
@@ -206,7 +210,7 @@ class VerticalLogisticRegression:
         randomness: str = "coordinator",
         test_size: float = 0.3,
         min_intersection: int = DEFAULT_MIN_INTERSECTION,
-        random_state: int = 0,
+        random_state: int | None = None,
         n_jobs: int = -1,
         dask_scheduler: str | None = None,
         base_points: float = 600.0,
@@ -263,6 +267,7 @@ class VerticalLogisticRegression:
                 "The 'min_intersection' parameter of VerticalLogisticRegression must be an int in the range "
                 f"[1, inf). Got {self.min_intersection!r} instead."
             )
+        check_seed(self.random_state, name="random_state", owner="VerticalLogisticRegression")
         Scorecard(base_points=self.base_points, base_odds=self.base_odds, pdo=self.pdo)
         return self._hyperparameters()
 

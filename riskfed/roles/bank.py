@@ -3,14 +3,18 @@
 Threat model for this role (semi-honest; the coordinator colludes with no one):
 
 * **Holds** customer ids, default labels ``y``, its features ``X_B``, its preprocessing,
-  its weights ``w_B`` and the intercept, its ECDH secret and the split/batch seed.
+  its weights ``w_B`` and the intercept, its ECDH secret and the session seed — 256 bits
+  drawn afresh per session (:mod:`riskfed.roles.plan`) from which the secret order of the
+  shared customers, the split and the batches derive; never sent, logged or reported,
+  kept only in its own checkpoint.
 * **Sends** to fintechs: blinded ids (ECDH) or a keyed-hash key, the intersection as
   positions in each fintech's shuffled list (in a secretly shuffled order), the training
   plan (row positions and public hyper-parameters), batch positions and ``[[e]]``
   (encrypted under the coordinator's key, each with fresh randomness the fintech does
   not know). To the coordinator: the session parameters, the training plan, how many
   randomizers a batch needs, and ``[[g_B + m_B]]`` (its masked gradient and the masked
-  aggregate loss).
+  aggregate loss). The coordinator plan carries each party's number of weights and the
+  number of training rows, from which the coordinator fixes every allowance itself.
 * **Receives** double-blinded points / digests, ``[[u_k]]`` (encrypted: unreadable without
   the private key), encrypted loss shares, mean squares of each fintech's score change and scores per epoch,
   its own masked gradient decrypted, randomizers from the coordinator (by default) for
@@ -21,6 +25,12 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   and, at scoring time, partial scores of the applicants it scores (accepted). Never a
   fintech feature value or weight, nor any per-row fintech partial score during
   training.
+* **Can still, if it cheats** (docs/threat-model.md): put ciphertexts of its choice —
+  e.g. the fintechs' ``[[u_k]]`` — in its own masked-gradient request and read them, at
+  most its fixed allowance per planned round (the ciphertexts its weights and loss column
+  need: 3 of 2048 bits for 24 features), giving up its own update for that round. It
+  cannot make a fintech serve batches below the fintech's own minimum, overlapping
+  batches within an epoch, or more rounds than the fintech and the coordinator planned.
 """
 
 from __future__ import annotations
@@ -31,7 +41,6 @@ import uuid
 
 import gmpy2
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from riskfed.alignment.ecdh import EcdhKey
 from riskfed.alignment.index import AlignedIndex, intersect_all, match_positions
@@ -77,7 +86,7 @@ from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
     batch_loss,
-    make_batches,
+    MAX_FINTECHS,
     needs_loss_shares,
     needs_squares,
     packed_count,
@@ -87,6 +96,15 @@ from riskfed.roles.local import (
     plan_residuals,
     mask_bits,
     quantize_features,
+)
+from riskfed.roles.plan import (
+    ALIGNED_ORDER,
+    SPLIT,
+    check_seed,
+    make_batches,
+    new_session_seed,
+    session_rng,
+    stratified_split,
 )
 
 PSI_METHODS = ("ecdh", "keyed-hash")
@@ -111,7 +129,10 @@ class Bank(Role):
     n_jobs:
         Local worker processes for the bank's kernels.
     seed:
-        The bank's secret seed: order of the shared rows, the holdout split and the batches.
+        ``None`` (default): a fresh 256-bit secret per session decides the order of the
+        shared rows, the holdout split and the batches. An int fixes them, for
+        reproducible tests and pilots — it reveals: whoever knows it and the class counts
+        can replay the split.
     """
 
     HANDLERS = {
@@ -138,14 +159,22 @@ class Bank(Role):
         normalization: IdNormalization | None = None,
         n_jobs: int = 1,
         allow_insecure_key: bool = False,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(BANK)
-        self.seed = seed
+        check_seed(seed, name="seed", owner="Bank")
+        self.seed = None if seed is None else int(seed)
+        self._session_seed: int | None = None
         if table.labels is None:
             raise ConfigurationError("The bank's table needs a label column.", party=BANK)
         if not fintechs:
             raise ConfigurationError("A session needs at least one fintech.", party=BANK)
+        if len(fintechs) > MAX_FINTECHS or len(set(fintechs)) != len(fintechs):
+            raise ConfigurationError(
+                f"A session has 1 to {MAX_FINTECHS} distinct fintechs (the encoding's bound); got {len(fintechs)}"
+                f"{'' if len(set(fintechs)) == len(fintechs) else ' with repeats'}.",
+                party=BANK,
+            )
         self.table = table
         self.fintechs = list(fintechs)
         self.normalization = normalization or IdNormalization()
@@ -159,7 +188,7 @@ class Bank(Role):
         self._acks: set[str] = set()
         # Traffic counts reported by party services at the end of training (network runs).
         self.peer_traffic: dict[str, list[dict]] = {}
-        self._slots: dict[str, int] = {}
+        self._fintech_weights: dict[str, int] = {}
         self._enc_scores: dict[str, list] = {}
         self._loss_shares: dict[str, bytes] = {}
         self._reports: dict[str, tuple[float, float]] = {}
@@ -169,6 +198,12 @@ class Bank(Role):
 
     def __repr__(self) -> str:
         return f"Bank(rows={self.table.n_rows}, fintechs={self.fintechs}, session={self.session_id!r})"
+
+    @property
+    def session_seed(self) -> int | None:
+        """The session's seed (secret: never send, log or report it). The plaintext twin
+        (:func:`riskfed.models.reference.fit_reference`) needs it to draw the same batches."""
+        return self._session_seed
 
     # -- session ----------------------------------------------------------------------
     def open_session(
@@ -187,6 +222,8 @@ class Bank(Role):
         if purpose == "training":
             check_key_bits(key_bits, allow_insecure=self.allow_insecure_key, party=BANK)
         self.session_id = session_id or uuid.uuid4().hex
+        # A fresh secret per session unless the caller fixed the seed.
+        self._session_seed = self.seed if self.seed is not None else new_session_seed()
         self.purpose = purpose
         self.psi_method = psi_method
         self.key_bits = key_bits
@@ -290,9 +327,9 @@ class Bank(Role):
             partner_counts={f: self._list_sizes[f] for f in self.fintechs},
             min_size=min_size,
         )
-        # Re-order the shared rows by the bank's secret seed: in bank-row order they would
+        # Re-order the shared rows by the session secret: in bank-row order they would
         # tell each fintech how the bank's table is sorted (e.g. by account opening date).
-        order = np.random.default_rng([self.seed, 0x5EED]).permutation(index.size)
+        order = session_rng(self._session_seed, ALIGNED_ORDER).permutation(index.size)
         self.aligned = AlignedIndex(
             bank_rows=index.bank_rows[order],
             partner_rows={f: rows[order] for f, rows in index.partner_rows.items()},
@@ -334,7 +371,6 @@ class Bank(Role):
         if self.aligned is None:
             raise ProtocolError("bank: align before planning training.")
         y = self.table.labels[self.aligned.bank_rows]
-        positions = np.arange(self.aligned.size)
         counts = np.bincount(y, minlength=2)
         if counts.min() < 2:
             raise AlignmentError(
@@ -343,7 +379,9 @@ class Bank(Role):
                 party=BANK,
             )
         try:
-            train, holdout = train_test_split(positions, test_size=test_size, stratify=y, random_state=self.seed)
+            # From the session secret: a fintech sees the split, and a split it could
+            # replay (a known or small seed) would tell it which rows default.
+            train, holdout = stratified_split(y, test_size, session_rng(self._session_seed, SPLIT))
         except ValueError as exc:
             raise AlignmentError(f"bank: cannot split the {self.aligned.size} shared customers: {exc}", party=BANK) from None
         if len(train) < hyper.min_batch_size:
@@ -358,7 +396,12 @@ class Bank(Role):
         hyper = dataclasses.replace(hyper, parties=1 + len(self.fintechs), steps_per_epoch=len(self.epoch_batches(0)))
         self.hyper = hyper
         self._prepare_local()
-        self._slots = {}
+        if self.local.n_features > hyper.max_features:
+            raise ConfigurationError(
+                f"bank: {self.local.n_features:,} features after encoding; the plan allows at most {hyper.max_features:,} per party.",
+                party=BANK,
+            )
+        self._fintech_weights = {}
         self.done("ack")
         self.expect("plan_accepted", *self.fintechs)
         return [
@@ -370,6 +413,7 @@ class Bank(Role):
                 holdout_rows=self.holdout_rows,
                 hyperparameters=hyper.to_dict(),
                 key_fingerprint=self.public_key.fingerprint,
+                train_size=len(self.train_rows),
             )
             for f in self.fintechs
         ]
@@ -386,21 +430,23 @@ class Bank(Role):
         self.local = LocalModel(X_q, self.hyper, self.train_rows, bias=True)
 
     def _on_plan_accepted(self, msg: PlanAccepted):
-        if msg.slots < 1:
-            raise ProtocolError(f"{msg.sender} announced {msg.slots} gradient slots.", party=msg.sender)
-        self._slots[msg.sender] = msg.slots
+        if not 1 <= msg.features <= self.hyper.max_features:
+            raise ProtocolError(
+                f"{msg.sender} announced {msg.features} features; the plan allows 1 to {self.hyper.max_features}.",
+                party=msg.sender,
+            )
+        if msg.slots != packed_count(msg.features, self.public_key.key_bits, self.hyper):
+            raise ProtocolError(f"{msg.sender} announced {msg.slots} ciphertexts per round for {msg.features} features.", party=msg.sender)
+        self._fintech_weights[msg.sender] = msg.features
         return []
 
     def coordinator_plan(self) -> TrainingPlan:
-        """The plan for the coordinator: row counts and slot limits, no row positions."""
-        missing = [f for f in self.fintechs if f not in self._slots]
+        """The plan for the coordinator: the number of training rows and each party's
+        number of weights (it computes every allowance from them), no row positions."""
+        missing = [f for f in self.fintechs if f not in self._fintech_weights]
         if missing:
             raise ProtocolError(f"bank: {', '.join(missing)} did not accept the training plan.", party=missing[0])
         self.done("plan_accepted")
-        bank_slots = packed_count(
-            self.local.weights.size + (1 if self.hyper.track_loss else 0), self.public_key.key_bits, self.hyper
-        )
-        hyper = self.hyper.to_dict() | {"slots": {BANK: bank_slots, **self._slots}}
         self.expect("ack", COORDINATOR)
         return self.reply(
             TrainingPlan,
@@ -408,8 +454,10 @@ class Bank(Role):
             0,
             train_rows=np.empty(0, np.int64),
             holdout_rows=np.empty(0, np.int64),
-            hyperparameters=hyper,
+            hyperparameters=self.hyper.to_dict(),
             key_fingerprint=self.public_key.fingerprint,
+            train_size=len(self.train_rows),
+            party_weights={BANK: int(self.local.weights.size), **self._fintech_weights},
         )
 
     # -- checkpoints ------------------------------------------------------------------
@@ -427,12 +475,14 @@ class Bank(Role):
             "kind": "riskfed-bank-checkpoint",
             "party": BANK,
             "session_id": self.session_id,
-            "seed": int(self.seed),
+            # The session secret: a resumed session must draw the same batches.
+            "seed": int(self._session_seed),
+            "explicit_seed": self.seed is not None,
             "psi_method": self.psi_method,
             "key_bits": int(self.key_bits),
             "fintechs": list(self.fintechs),
             "fintech_rows": {k: int(v) for k, v in self.fintech_rows.items()},
-            "slots": {k: int(v) for k, v in self._slots.items()},
+            "fintech_weights": {k: int(v) for k, v in self._fintech_weights.items()},
             "id_normalization": self.normalization.to_dict(),
             "hyperparameters": self.hyper.to_dict(),
             "history": [dict(h) for h in self.history],
@@ -449,7 +499,8 @@ class Bank(Role):
         }
 
     def restore_state(self, state: dict) -> None:
-        """Load :meth:`checkpoint_state` into a fresh bank (same table, fintechs, seed)."""
+        """Load :meth:`checkpoint_state` into a fresh bank (same table and fintechs; the
+        session seed comes from the checkpoint — a bank given a seed must be given the same)."""
         if state.get("kind") != "riskfed-bank-checkpoint":
             raise ProtocolError("bank: the checkpoint is not a bank checkpoint.", party=BANK)
         if list(state["fintechs"]) != self.fintechs:
@@ -457,9 +508,12 @@ class Bank(Role):
                 f"bank: the checkpoint was made with fintechs {', '.join(state['fintechs'])}, not {', '.join(self.fintechs)}.",
                 party=BANK,
             )
-        if int(state["seed"]) != self.seed:
+        saved_seed = int(state["seed"])
+        if self.seed is not None and saved_seed != self.seed:
+            # Never print a drawn secret, only a seed the caller chose.
+            made_with = f"seed {saved_seed}" if state.get("explicit_seed", True) else "a fresh secret seed"
             raise ConfigurationError(
-                f"bank: the checkpoint was made with seed {state['seed']}, not {self.seed}; resume with the same seed.",
+                f"bank: the checkpoint was made with {made_with}, not {self.seed}; resume with the same seed (or none).",
                 party=BANK,
             )
         a = state["aligned"]
@@ -476,6 +530,7 @@ class Bank(Role):
                 party=BANK,
             )
         self.session_id = state["session_id"]
+        self._session_seed = saved_seed
         self.purpose = "training"
         self.psi_method = state["psi_method"]
         self.key_bits = int(state["key_bits"])
@@ -487,7 +542,7 @@ class Bank(Role):
         self.history = [dict(h) for h in state["history"]]
         self._prepare_local()
         self.local.set_state(state["local"])
-        self._slots = dict(state["slots"])
+        self._fintech_weights = {k: int(v) for k, v in state["fintech_weights"].items()}
 
     def resume_session(self) -> list[SessionOpen]:
         """Messages that resume the restored session after its last complete epoch.
@@ -515,8 +570,9 @@ class Bank(Role):
 
     # -- batches ----------------------------------------------------------------------
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        """Mini-batches of aligned positions for ``epoch`` (seeded; none below the minimum)."""
-        return make_batches(self.train_rows, self.seed, epoch, self.hyper)
+        """Mini-batches of aligned positions for ``epoch`` (from the session secret; none
+        below the minimum)."""
+        return make_batches(self.train_rows, self._session_seed, epoch, self.hyper)
 
     def batch_requests(self, epoch: int, batch: int, rows: np.ndarray) -> list[BatchRequest]:
         rnd = round_of(epoch, batch)
@@ -647,7 +703,7 @@ class Bank(Role):
             own = [sums.pop()] if plan.b_q is not None else []
             total = paillier.add_encrypted(self.public_key, [lifted], *shares, *([own] if own else []))
             sums.append(total[0])
-        masks = draw_masks(len(sums), mask_bits(len(rows)))
+        masks = draw_masks(len(sums), mask_bits(len(rows), self.hyper.parties))
         # Mask before sending: the coordinator must not see the gradient or the loss.
         masked = paillier.pack(
             self.public_key, paillier.add_plain(self.public_key, sums, masks), packing_slot_bits(self.hyper)
