@@ -97,7 +97,8 @@ def batch_sizes(train_size: int, hyper) -> list[int]:
     size = hyper.batch_size
     sizes = [min(size, train_size - start) for start in range(0, train_size, size)]
     if len(sizes) > 1 and sizes[-1] < hyper.min_batch_size:
-        sizes[-2] += sizes.pop()
+        tail = sizes.pop()  # pop first: sizes[-2] += sizes.pop() would add to the wrong batch
+        sizes[-1] += tail
     return sizes
 
 
