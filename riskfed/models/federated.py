@@ -39,7 +39,7 @@ from riskfed.protocol.messages import BANK, fintech_name
 from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, PSI_METHODS, Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
-from riskfed.roles.local import Hyperparameters
+from riskfed.roles.local import MAX_FEATURES_PER_PARTY, Hyperparameters
 from riskfed.roles.plan import check_seed
 from riskfed.scoring.scorecard import Scorecard
 from riskfed.transport.memory import InMemoryTransport
@@ -149,8 +149,10 @@ class VerticalLogisticRegression:
         Test-only flag admitting shorter keys.
     psi:
         ``"ecdh"`` (default) or ``"keyed-hash"`` id alignment.
-    learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss, randomness:
-        See :class:`~riskfed.roles.local.Hyperparameters`.
+    learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss, randomness, max_features:
+        See :class:`~riskfed.roles.local.Hyperparameters`. ``max_features`` (default
+        1024) caps every party's features, hence how much it may have decrypted per
+        round: set it to what your partners need.
     test_size:
         Share of the shared customers held out for evaluation (stratified).
     min_intersection:
@@ -208,6 +210,7 @@ class VerticalLogisticRegression:
         decay: bool = True,
         track_loss: bool = True,
         randomness: str = "coordinator",
+        max_features: int = MAX_FEATURES_PER_PARTY,
         test_size: float = 0.3,
         min_intersection: int = DEFAULT_MIN_INTERSECTION,
         random_state: int | None = None,
@@ -231,6 +234,7 @@ class VerticalLogisticRegression:
         self.decay = decay
         self.track_loss = track_loss
         self.randomness = randomness
+        self.max_features = max_features
         self.test_size = test_size
         self.min_intersection = min_intersection
         self.random_state = random_state
@@ -253,6 +257,7 @@ class VerticalLogisticRegression:
             decay=self.decay,
             track_loss=self.track_loss,
             randomness=self.randomness,
+            max_features=self.max_features,
         )
 
     def _validate_params(self) -> Hyperparameters:

@@ -200,6 +200,12 @@ class Bank(Role):
         return f"Bank(rows={self.table.n_rows}, fintechs={self.fintechs}, session={self.session_id!r})"
 
     @property
+    def party_features(self) -> dict[str, int]:
+        """Each party's number of features, as it declared them (public within the session)."""
+        own = {BANK: self.local.n_features} if getattr(self, "local", None) is not None else {}
+        return own | dict(self._fintech_weights)
+
+    @property
     def session_seed(self) -> int | None:
         """The session's seed (secret: never send, log or report it). The plaintext twin
         (:func:`riskfed.models.reference.fit_reference`) needs it to draw the same batches."""
