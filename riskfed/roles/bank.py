@@ -26,9 +26,10 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   fintech feature value or weight, nor any per-row fintech partial score during
   training.
 * **Can still, if it cheats** (docs/threat-model.md): put ciphertexts of its choice —
-  e.g. the fintechs' ``[[u_k]]`` — in its own masked-gradient request and read them, at
-  most its fixed allowance per planned round (the ciphertexts its weights and loss column
-  need: 3 of 2048 bits for 24 features), giving up its own update for that round. It
+  e.g. the fintechs' ``[[u_k]]`` — in its own masked-gradient request and read them,
+  within the allowance the coordinator fixed per planned round (the ciphertexts its
+  weights and loss column need: 3 of 2048 bits for 24 features; up to 58 partial scores
+  per ciphertext if it gives up its own update, about two per slot if it does not). It
   cannot make a fintech serve batches below the fintech's own minimum, overlapping
   batches within an epoch, or more rounds than the fintech and the coordinator planned.
 """

@@ -1,18 +1,30 @@
 """The coordinator: holds the Paillier private key and decrypts masked values.
 
-Threat model for this role (semi-honest, colludes with no one):
+Threat model for this role (semi-honest, colludes with no one; it guards against
+cheating parties as described below):
 
 * **Holds** the Paillier private key (generated here, never sent, never pickled).
-* **Receives** ``SessionOpen`` and ``TrainingPlan`` from the bank (parameters, row counts,
-  how many gradient slots each party may send), ``KeyRequest`` from fintechs, and
-  ``MaskedGradient`` — ciphertexts of ``g + m`` — from every party.
+* **Receives** ``SessionOpen`` and ``TrainingPlan`` from the bank (parameters, the number
+  of training rows, each party's number of weights), ``KeyRequest`` and ``PlanAccepted``
+  (its number of weights, in its own word) from each fintech, ``RandomnessRequest``
+  (counts) and ``MaskedGradient`` — ciphertexts of ``g + m`` — from every party.
 * **Sends** the public key to each party directly (so nobody can substitute a key it
   controls), and the decryptions ``g + m``.
 * **Learns** only masked values: each mask is uniform over a range 2^80 times larger
   than any gradient, so ``g + m`` is statistically independent of ``g`` (distance <
-  2^-80). It never sees features, labels, weights, residuals, partial scores or ids.
-* **Guards** against being used as a decryption oracle: per round each party gets at
-  most one decryption of exactly the number of slots announced in the training plan.
+  2^-80). It never sees features, labels, weights, residuals, partial scores or ids; it
+  learns the row counts of batches and each party's number of features.
+* **Guards** against being used as a decryption oracle. It computes each party's
+  allowance itself from public, bounded numbers — the weights each fintech declares to it
+  directly (checked against the bank's plan), capped by ``max_features`` — and decrypts,
+  for each party, exactly one request per planned round, in sequence, of exactly that
+  many ciphertexts. Invented, skipped or repeated rounds, extra ciphertexts and extra
+  randomness are refused (logged; nothing changes; the session goes on for the others).
+* **Cannot prevent** (no zero-knowledge proofs): a cheating party may put ciphertexts of
+  its choice — e.g. the residuals ``[[e]]`` a fintech receives, or the ``[[u_k]]`` the
+  bank holds — in place of its masked gradient and read them: at most its allowance per
+  planned round, about 2046 bits per 2048-bit ciphertext (34 residuals or 58 partial
+  scores), see docs/threat-model.md.
 * **Makes randomness** (``randomness="coordinator"``, the default): on
   ``RandomnessRequest`` it sends fresh DJN randomizers ``h_s^r mod n^2`` — encryptions
   of zero, which anyone holding the public key could make, but the key holder makes
@@ -20,8 +32,8 @@ Threat model for this role (semi-honest, colludes with no one):
   ahead of time (up to three rounds per party), in its own threads or worker processes
   (which hold ``p`` and ``q`` and nothing else). It keeps no copy of what it sent.
   Knowing a ciphertext's randomness tells it nothing its private key does not, and it
-  never receives the ciphertexts the randomizers go into. At most one request per party
-  and round, of at most two batches' worth.
+  never receives the ciphertexts the randomizers go into. One request per party and
+  planned round, for exactly the randomizers that round's batch needs.
 """
 
 from __future__ import annotations

@@ -16,9 +16,21 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   its score change and scores per epoch, and — at scoring time only — plaintext partial scores
   ``u_k`` for the rows the bank asks about. To the coordinator: ``[[g_k + m_k]]`` and
   how many randomizers a batch needs.
-* **Learns** the intersection (which of its customers the bank shares) and its own
-  gradients (hence the minimum batch size). Never labels, bank features or weights, or
-  residuals in plaintext.
+* **Learns** the intersection (which of its customers the bank shares), which shared
+  customers train and which are held out (a stratified split drawn from the bank's
+  per-session secret, so it cannot replay it to learn labels), and its own gradients
+  (hence the minimum batch size). Never labels, bank features or weights, or residuals
+  in plaintext.
+* **Enforces**, whatever the bank's plan says: its own minimum batch size and epoch cap,
+  a plan whose numbers add up, and batches that come in the planned order with the
+  planned size, lie in the training rows and never repeat a row within an epoch. It
+  accepts a session only from the bank, and a running session is not replaced by
+  another opening.
+* **Can still, if it cheats** (docs/threat-model.md): put ciphertexts of its choice —
+  e.g. the residuals ``[[e]]`` it received — in its masked-gradient request and read
+  them, within the allowance the coordinator fixed from its declared features (one
+  2048-bit ciphertext per 11 features: up to 34 residuals per ciphertext and round if it
+  gives up its own update, about one per feature in the masks' headroom if it does not).
 """
 
 from __future__ import annotations
