@@ -30,7 +30,7 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   e.g. the residuals ``[[e]]`` it received — in its masked-gradient request and read
   them, within the allowance the coordinator fixed from its declared features (one
   2048-bit ciphertext per 11 features: up to 34 residuals per ciphertext and round if it
-  gives up its own update, about one per feature in the masks' headroom if it does not).
+  gives up its own update; about one per feature, in the masks' headroom, if it does not).
 """
 
 from __future__ import annotations
