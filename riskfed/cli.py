@@ -52,8 +52,8 @@ def _seed(text: str) -> int:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {value}")
+    if not 0 <= value < 1 << 32:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 4294967295], got {value}")
     return value
 
 

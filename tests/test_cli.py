@@ -162,7 +162,7 @@ def test_seed_defaults_a_fresh_secret_for_run_and_zero_for_the_pilot(capsys):
     assert parser.parse_args(["run", "--bank", "b", "--id-column", "i", "--label-column", "y", "--seed", "5"]).seed == 5
     with pytest.raises(SystemExit) as info:
         parser.parse_args(["run", "--bank", "b", "--id-column", "i", "--label-column", "y", "--seed", "-1"])
-    assert info.value.code == 2 and "expected a number ≥ 0, got -1" in capsys.readouterr().err
+    assert info.value.code == 2 and "expected a number in [0, 4294967295], got -1" in capsys.readouterr().err
     assert "anyone who knows a fixed seed" in parser._subparsers._group_actions[0].choices["run"].format_help()
 
 

@@ -189,7 +189,9 @@ class Bank(Role):
         self._acks: set[str] = set()
         # Traffic counts reported by party services at the end of training (network runs).
         self.peer_traffic: dict[str, list[dict]] = {}
+        # Per fintech: its features and the ciphertexts it sends per round, as it declared them.
         self._fintech_weights: dict[str, int] = {}
+        self._fintech_slots: dict[str, int] = {}
         self._enc_scores: dict[str, list] = {}
         self._loss_shares: dict[str, bytes] = {}
         self._reports: dict[str, tuple[float, float]] = {}
@@ -408,7 +410,7 @@ class Bank(Role):
                 f"bank: {self.local.n_features:,} features after encoding; the plan allows at most {hyper.max_features:,} per party.",
                 party=BANK,
             )
-        self._fintech_weights = {}
+        self._fintech_weights, self._fintech_slots = {}, {}
         self.done("ack")
         self.expect("plan_accepted", *self.fintechs)
         return [
@@ -437,6 +439,13 @@ class Bank(Role):
         self.local = LocalModel(X_q, self.hyper, self.train_rows, bias=True)
 
     def _on_plan_accepted(self, msg: PlanAccepted):
+        """A fintech's features (again on resume, where they must fit the checkpoint)."""
+        if msg.slots != self._fintech_slots.get(msg.sender, msg.slots):
+            raise ProtocolError(
+                f"{msg.sender} announced {msg.slots} ciphertexts per round; it sent {self._fintech_slots[msg.sender]} "
+                "before the session was resumed.",
+                party=msg.sender,
+            )
         if not 1 <= msg.features <= self.hyper.max_features:
             raise ProtocolError(
                 f"{msg.sender} announced {msg.features} features; the plan allows 1 to {self.hyper.max_features}.",
@@ -445,6 +454,7 @@ class Bank(Role):
         if msg.slots != packed_count(msg.features, self.public_key.key_bits, self.hyper):
             raise ProtocolError(f"{msg.sender} announced {msg.slots} ciphertexts per round for {msg.features} features.", party=msg.sender)
         self._fintech_weights[msg.sender] = msg.features
+        self._fintech_slots[msg.sender] = msg.slots
         return []
 
     def coordinator_plan(self) -> TrainingPlan:
@@ -471,9 +481,11 @@ class Bank(Role):
     def checkpoint_state(self) -> dict:
         """The bank's state at an epoch boundary, for :mod:`riskfed.checkpoint`.
 
-        Alignment (row positions only), the split, the public plan, the epoch history
-        and the optimizer state. No key and no ciphertext: every ciphertext of a batch is
-        consumed within it, so a resumed session can run under a fresh key.
+        Alignment (row positions only), the split, the public plan, the epoch history,
+        the optimizer state and the session secret (the batches of the remaining epochs
+        come from it; this file is the only place it is written). No key and no
+        ciphertext: every ciphertext of a batch is consumed within it, so a resumed
+        session can run under a fresh key.
         """
         if self.aligned is None or getattr(self, "local", None) is None:
             raise ProtocolError("bank: nothing to checkpoint before training starts.", party=BANK)
@@ -482,14 +494,15 @@ class Bank(Role):
             "kind": "riskfed-bank-checkpoint",
             "party": BANK,
             "session_id": self.session_id,
-            # The session secret: a resumed session must draw the same batches.
-            "seed": int(self._session_seed),
-            "explicit_seed": self.seed is not None,
+            # The seed the caller fixed (0 if none) and the session secret drawn from it or
+            # afresh (hex): a resumed session must draw the same batches.
+            "seed": int(self.seed or 0),
+            "secret": f"{self._session_seed:x}",
             "psi_method": self.psi_method,
             "key_bits": int(self.key_bits),
             "fintechs": list(self.fintechs),
             "fintech_rows": {k: int(v) for k, v in self.fintech_rows.items()},
-            "fintech_weights": {k: int(v) for k, v in self._fintech_weights.items()},
+            "slots": {k: int(v) for k, v in self._fintech_slots.items()},
             "id_normalization": self.normalization.to_dict(),
             "hyperparameters": self.hyper.to_dict(),
             "history": [dict(h) for h in self.history],
@@ -515,10 +528,11 @@ class Bank(Role):
                 f"bank: the checkpoint was made with fintechs {', '.join(state['fintechs'])}, not {', '.join(self.fintechs)}.",
                 party=BANK,
             )
-        saved_seed = int(state["seed"])
+        # Checkpoints without a secret were made when the seed was the session's.
+        saved_seed = int(state["secret"], 16) if isinstance(state.get("secret"), str) else int(state.get("secret", state["seed"]))
         if self.seed is not None and saved_seed != self.seed:
             # Never print a drawn secret, only a seed the caller chose.
-            made_with = f"seed {saved_seed}" if state.get("explicit_seed", True) else "a fresh secret seed"
+            made_with = f"seed {saved_seed}" if saved_seed == state["seed"] else "a fresh secret seed"
             raise ConfigurationError(
                 f"bank: the checkpoint was made with {made_with}, not {self.seed}; resume with the same seed (or none).",
                 party=BANK,
@@ -549,7 +563,9 @@ class Bank(Role):
         self.history = [dict(h) for h in state["history"]]
         self._prepare_local()
         self.local.set_state(state["local"])
-        self._fintech_weights = {k: int(v) for k, v in state["fintech_weights"].items()}
+        # Each fintech declares its features again when it resumes; they must fit these.
+        self._fintech_slots = {k: int(v) for k, v in state["slots"].items()}
+        self._fintech_weights = {}
 
     def resume_session(self) -> list[SessionOpen]:
         """Messages that resume the restored session after its last complete epoch.
@@ -573,6 +589,8 @@ class Bank(Role):
         )
         self.expect("public_key", COORDINATOR)
         self.expect("session_ready", *self.fintechs)
+        # Each fintech states its features again (to the new coordinator, and to us).
+        self.expect("plan_accepted", *self.fintechs)
         return [self.reply(SessionOpen, t, 0, **common) for t in (COORDINATOR, *self.fintechs)]
 
     # -- batches ----------------------------------------------------------------------

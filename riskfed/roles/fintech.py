@@ -237,9 +237,10 @@ class Fintech(Role):
         self.done("public_key")
         ready = self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint=pk.fingerprint)
         if self._resuming:
-            # The resumed session's coordinator is new: tell it our number of weights again.
+            # The resumed session's coordinator is new: tell it (and the bank) our number
+            # of weights again.
             self._resuming = False
-            return [self._accepted(COORDINATOR, msg.round), ready]
+            return [self._accepted(COORDINATOR, msg.round), self._accepted(BANK, msg.round), ready]
         return [ready]
 
     # -- alignment --------------------------------------------------------------------

@@ -42,12 +42,18 @@ def new_session_seed() -> int:
     return secrets.randbits(SEED_BITS)
 
 
+# A fixed seed is for reproducible tests and pilots: the customary 32-bit range.
+MAX_FIXED_SEED = (1 << 32) - 1
+
+
 def check_seed(seed, *, name: str, owner: str) -> None:
-    """``None`` (a fresh secret per session) or a non-negative int; anything else is an error."""
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+    """``None`` (a fresh secret per session) or an int in ``[0, 2^32)``; anything else is an error."""
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_FIXED_SEED
+    ):
         raise ConfigurationError(
             f"The {name!r} parameter of {owner} must be None (a fresh secret per session) or an int in the range "
-            f"[0, inf). Got {seed!r} instead."
+            f"[0, {MAX_FIXED_SEED}]. Got {seed!r} instead."
         )
 
 
@@ -244,6 +250,7 @@ __all__ = [
     "SEED_BITS",
     "SPLIT",
     "EpochCursor",
+    "MAX_FIXED_SEED",
     "batch_sizes",
     "check_plan_limits",
     "check_seed",
