@@ -13,7 +13,8 @@ A caller may fix the seed (``random_state`` / ``--seed``) to reproduce a run in 
 and pilots. A fixed seed *reveals*: anyone who knows it and the class counts of the
 shared customers can replay the split, hence learn which holdout/training pattern goes
 with which labels. A seed from a small range is as good as known (it can be guessed by
-trying them all), which is why scikit-learn's 32-bit ``random_state`` is not used.
+trying them all), which is why the default is a 256-bit secret and not a 32-bit
+``random_state`` such as scikit-learn's (fixed seeds are 32-bit: they reveal anyway).
 
 **The schedule.** Batches follow from public quantities — the number of training rows,
 ``batch_size`` and ``min_batch_size`` — so every party can check them: the coordinator
