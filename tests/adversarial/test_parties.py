@@ -11,6 +11,7 @@ All parties run in memory with 512-bit test-only keys (``allow_insecure_key=True
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 
 import numpy as np
@@ -20,6 +21,7 @@ from sklearn.model_selection import train_test_split
 from riskfed.data.schema import validate_table
 from riskfed.errors import ProtocolError
 from riskfed.federation import ProgressEvent, run_training_session
+from riskfed.pipeline import run_pipeline
 from riskfed.protocol import codec
 from riskfed.protocol.messages import RandomnessRequest, SessionOpen, TrainingPlan, round_of
 from riskfed.roles.bank import Bank
@@ -191,6 +193,14 @@ def test_every_session_draws_a_fresh_secret_that_is_never_sent_or_logged(make_es
         assert str(seed) not in caplog.text and f"{seed:x}" not in caplog.text
         assert str(seed) not in repr(model.roles_["bank"])
         assert str(seed) not in str(model.outcome_.hyperparameters)
+    # Nor in report.json or the bank's model part.
+    result = run_pipeline(
+        small_pilot.bank, list(small_pilot.fintechs), id_column="customer_id", label_column="default",
+        estimator=make_estimator(random_state=None, max_epochs=1), centralized=False,
+    )
+    seed = result.estimator.roles_["bank"].session_seed
+    written = json.dumps(result.report) + json.dumps(result.estimator.model_.bank)
+    assert str(seed) not in written and f"{seed:x}" not in written
 
 
 # -- a fintech packs foreign ciphertexts, invents or replays rounds -------------------------
