@@ -65,6 +65,7 @@ DEFAULTS = {
     "learning_rate": 1.0,
     "l2": 1e-4,
     "holdout_pct": 30,
+    "fixed_seed": False,
     "seed": 0,
     "centralized": True,
     "batch_source": "pilot",
@@ -148,7 +149,7 @@ def settings_from_state(ws: Workspace) -> TrainingSettings:
         learning_rate=float(s["learning_rate"]),
         l2=float(s["l2"]),
         test_size=float(s["holdout_pct"]) / 100.0,
-        random_state=int(s["seed"]),
+        random_state=int(s["seed"]) if s["fixed_seed"] else None,
         centralized=bool(s["centralized"]),
     )
 
@@ -505,7 +506,14 @@ def page_train(ws: Workspace) -> None:
         with st.expander("More settings"):
             a1, a2, a3 = st.columns(3)
             a1.slider("Holdout share", min_value=10, max_value=50, step=5, format="%d%%", key="holdout_pct", disabled=running)
-            a2.number_input("Random seed (split and batches)", min_value=0, max_value=2**31 - 1, step=1, key="seed", disabled=running)
+            a2.checkbox(
+                "Fixed seed (reproducible runs)",
+                key="fixed_seed",
+                disabled=running,
+                help="Off: a fresh secret decides the split and batches of every run. A fixed seed reveals the split "
+                "to anyone who knows it, and with it which shared customers default — for tests on synthetic data only.",
+            )
+            a2.number_input("Seed (split and batches)", min_value=0, max_value=2**31 - 1, step=1, key="seed", disabled=running or not s["fixed_seed"])
             a3.checkbox(
                 "Fit the centralised reference (pilot only)",
                 key="centralized",

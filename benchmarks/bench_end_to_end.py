@@ -49,7 +49,7 @@ def epochs_to_final(est, result) -> list[float]:
             bank.y_aligned,
             est.outcome_.train_rows,
             h,
-            seed=est.random_state,
+            seed=bank.session_seed,
         )
         z = bank.local.design(hold) @ ref["bank"]
         for n, r in fintechs.items():

@@ -47,6 +47,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
+    if not 0 <= value < 1 << 32:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 4294967295], got {value}")
+    return value
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -64,7 +74,16 @@ def _open_fraction(text: str) -> float:
     return value
 
 
-def _add_training_options(p: argparse.ArgumentParser) -> None:
+_SEED_HELP = {
+    # A pilot's data are synthetic: its printed figures stay reproducible.
+    "pilot": "seed of the synthetic data and of the training split and batch order (default 0: the pilot's figures "
+    "are reproducible; a known seed reveals the split, so never fix one on real data)",
+    "run": "fix the split and batch order, for a reproducible test run (default: a fresh 256-bit secret per session; "
+    "anyone who knows a fixed seed and the class counts can replay the split and learn labels)",
+}
+
+
+def _add_training_options(p: argparse.ArgumentParser, *, command: str) -> None:
     g = p.add_argument_group("training")
     g.add_argument("--key-bits", type=int, default=DEFAULT_KEY_BITS, help="Paillier key size (default 2048; 3072 for long-lived models)")
     g.add_argument("--psi", choices=("ecdh", "keyed-hash"), default="ecdh", help="id alignment (default ecdh; keyed-hash is faster but lets a key holder test guesses of the other side's ids)")
@@ -76,7 +95,7 @@ def _add_training_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--l2", type=float, default=1e-4, help="L2 penalty on standardised weights (default 1e-4)")
     g.add_argument("--expansion", choices=EXPANSIONS, default="bank", help="loss expansion: second order at the bank's partial score (default), first order there (bank-linear: half the fintech's encryptions) or at zero (Hardy et al. Taylor loss)")
     g.add_argument("--randomness", choices=RANDOMNESS, default="coordinator", help="who makes the encryption randomness: the key holder, with the factorisation, ahead of time (default), or each party itself (own)")
-    g.add_argument("--seed", type=int, default=0, help="the bank's seed for split and batch order (default 0)")
+    g.add_argument("--seed", type=_seed, default=0 if command == "pilot" else None, help=_SEED_HELP[command])
     g.add_argument("--n-jobs", type=int, default=-1, help="worker processes per party (default -1: all cores)")
     g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the Paillier kernels on this Dask scheduler")
     g.add_argument("--insecure-test-key", action="store_true", help="TEST ONLY: allow keys below 2048 bits")
@@ -515,6 +534,7 @@ def cmd_serve(args) -> int:
             allow_insecure_key=args.insecure_test_key,
             n_jobs=args.n_jobs if args.n_jobs is not None else -1,
             scoring=scoring,
+            **({"min_batch_size": args.min_batch_size} if args.min_batch_size is not None else {}),
         )
         accepts = "bank"
     stop = threading.Event()
@@ -577,6 +597,7 @@ def _add_network_parsers(sub) -> None:
     p.add_argument("--score-max-rows", type=_positive_int, help="fintech: most applicants per scoring request (default 100000)")
     p.add_argument("--score-rate", type=_positive_float, help="fintech: scoring requests per second (default 5)")
     p.add_argument("--score-burst", type=_positive_int, help="fintech: scoring requests allowed back to back (default 20)")
+    p.add_argument("--min-batch-size", type=_positive_int, help="fintech: smallest training batch it serves, whatever the bank's plan says (default 256; smaller batches expose single labels and scores)")
     p.add_argument("--insecure-test-key", action="store_true", help="TEST ONLY: accept Paillier keys below 2048 bits")
     p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), default="INFO", help="log verbosity (default INFO; logs never hold payloads)")
     p.add_argument("--port-file", type=Path, help=argparse.SUPPRESS)
@@ -614,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("pilot_out"), help="output directory (default pilot_out)")
     p.add_argument("--processes", action="store_true", help="run each party as its own OS process on loopback, talking gRPC over mutual TLS with generated certificates")
     p.add_argument("--timeout", type=_positive_float, default=None, help="with --processes: seconds to wait for any one reply (default 300)")
-    _add_training_options(p)
+    _add_training_options(p, command="pilot")
     p.set_defaults(func=cmd_pilot)
 
     p = sub.add_parser("run", help="run the job on your own bank and fintech files (CSV or Parquet)")
@@ -625,7 +646,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fintech-id-column", action="append", help="a fintech's id column when it differs (one per --fintech)")
     p.add_argument("--categorical", action="append", help="bank column to treat as categorical (repeatable)")
     p.add_argument("--out", type=Path, default=Path("riskfed_out"), help="output directory (default riskfed_out)")
-    _add_training_options(p)
+    _add_training_options(p, command="run")
     g = _add_network_options(p)
     g.add_argument("--fintech-at", action="append", metavar="[NAME=]HOST:PORT", help="a fintech service (riskfed serve --role fintech); repeat for several, in order")
     g.add_argument("--coordinator-at", metavar="HOST:PORT", help="the coordinator service (riskfed serve --role coordinator)")

@@ -72,6 +72,9 @@ class SessionOutcome:
     session_id: str
     hyperparameters: dict
     traffic: dict = field(default_factory=dict)
+    # Party → the features it declared (they fix its decryption allowance per round: a
+    # partner declaring more than agreed could have more decrypted; docs/threat-model.md).
+    party_features: dict = field(default_factory=dict)
 
 
 def _deliver(transport: Transport, bank: Bank, messages: list[Message]) -> None:
@@ -154,7 +157,8 @@ def run_training_session(
     psi_method:
         ``ecdh`` (default) or ``keyed-hash``.
     test_size:
-        Stratified holdout share (the split and batch order follow the bank's seed).
+        Stratified holdout share (the split and batch order follow the bank's session
+        seed: a fresh secret unless the bank was given one).
     progress, cancel:
         Progress callback and cancellation poll.
     checkpoint:
@@ -276,4 +280,5 @@ def run_training_session(
         session_id=bank.session_id,
         hyperparameters=hyper.to_dict(),
         traffic=transport.stats.with_peers(bank.name, bank.peer_traffic),
+        party_features=bank.party_features,
     )

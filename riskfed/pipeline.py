@@ -187,6 +187,8 @@ def run_pipeline(
             "key_fingerprint": outcome.key_fingerprint,
             "epochs": outcome.epochs,
             "batch_size": outcome.hyperparameters["batch_size"],
+            # As each party declared them: they fix its decryptions per round.
+            "features": dict(outcome.party_features),
             "train_rows": int(len(outcome.train_rows)),
             "holdout_rows": int(len(outcome.holdout_rows)),
             "seconds": round(outcome.timings["training"], 3),

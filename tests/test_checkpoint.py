@@ -282,6 +282,28 @@ def test_resume_refuses_other_settings_or_seed(tables, interrupted):
         _resume(tables, directory, seed=12)
 
 
+def test_a_fresh_secret_session_resumes_from_its_own_checkpoint(tables, tmp_path):
+    """Without a fixed seed the session secret lives in the bank's checkpoint (hex, never
+    in an error): a bank given no seed resumes with it and ends with the same model."""
+    transport, bank, fintech = _federation(tables, seed=None)
+
+    def checkpoint(state):
+        epoch = len(state["history"])
+        write_checkpoint(tmp_path, "bank", state["session_id"], epoch, state)
+        write_checkpoint(tmp_path, "fintech_1", state["session_id"], epoch, fintech.checkpoint_state())
+
+    run_training_session(bank, transport, hyper=HYPER, key_bits=512, psi_method="keyed-hash", checkpoint=checkpoint)
+    state = read_checkpoint(tmp_path, "bank", bank.session_id, 1)
+    assert state["secret"] == f"{bank.session_seed:x}" and state["seed"] == 0
+    outcome, resumed, resumed_fintech = _resume(tables, tmp_path, epoch=1, seed=None)
+    assert resumed.session_seed == bank.session_seed
+    np.testing.assert_array_equal(resumed.weights, bank.weights)
+    np.testing.assert_array_equal(resumed_fintech.weights, fintech.weights)
+    with pytest.raises(ConfigurationError, match="made with a fresh secret seed, not 12; resume with the same seed") as info:
+        _resume(tables, tmp_path, epoch=1, seed=12)
+    assert str(bank.session_seed) not in str(info.value) and f"{bank.session_seed:x}" not in str(info.value)
+
+
 def test_fintech_refuses_to_resume_another_session(tables, interrupted):
     directory, _ = interrupted
     session_id, epoch = latest_checkpoint(directory, "fintech_1")
@@ -290,7 +312,10 @@ def test_fintech_refuses_to_resume_another_session(tables, interrupted):
     fintech.restore_state(state)
     from riskfed.protocol.messages import SessionOpen
 
-    other = SessionOpen(session_id="other", sender="bank", recipient="fintech_1", round=0, purpose="resume", key_bits=512, allow_insecure_key=True, resume_epoch=epoch)
+    other = SessionOpen(
+        session_id="other", sender="bank", recipient="fintech_1", round=0, purpose="resume",
+        parties=("bank", "coordinator", "fintech_1"), key_bits=512, allow_insecure_key=True, resume_epoch=epoch,
+    )
     with pytest.raises(ProtocolError, match="has no checkpoint of session 'other' to resume"):
         fintech.handle(other)
     with pytest.raises(ProtocolError, match="the checkpoint is not one of fintech_2's"):

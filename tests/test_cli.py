@@ -150,3 +150,29 @@ def test_an_output_path_that_is_a_file_fails_before_any_work(tmp_path, capsys):
     assert code == 2
     assert "exists and is not a directory" in err and "Traceback" not in err
     assert blocker.read_text() == "not a directory"
+
+
+def test_seed_defaults_a_fresh_secret_for_run_and_zero_for_the_pilot(capsys):
+    from riskfed.cli import build_parser
+
+    parser = build_parser()
+    run = parser.parse_args(["run", "--bank", "b.csv", "--fintech", "f.csv", "--id-column", "id", "--label-column", "y"])
+    assert run.seed is None  # the bank draws a fresh 256-bit secret per session
+    assert parser.parse_args(["pilot"]).seed == 0  # synthetic data: reproducible figures
+    assert parser.parse_args(["run", "--bank", "b", "--id-column", "i", "--label-column", "y", "--seed", "5"]).seed == 5
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["run", "--bank", "b", "--id-column", "i", "--label-column", "y", "--seed", "-1"])
+    assert info.value.code == 2 and "expected a number in [0, 4294967295], got -1" in capsys.readouterr().err
+    assert "anyone who knows a fixed seed" in parser._subparsers._group_actions[0].choices["run"].format_help()
+
+
+def test_serve_takes_a_fintech_minimum_batch_size_from_flags_or_config(tmp_path):
+    from riskfed.cli import build_parser
+    from riskfed.deploy.config import apply_config
+
+    parser = build_parser()
+    assert parser.parse_args(["serve", "--min-batch-size", "512"]).min_batch_size == 512
+    config = tmp_path / "fintech.toml"
+    config.write_text('[serve]\nrole = "fintech"\nmin_batch_size = 400\n')
+    args = apply_config(parser.parse_args(["serve"]), config)
+    assert args.min_batch_size == 400

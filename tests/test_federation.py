@@ -22,7 +22,7 @@ def assert_matches_reference(model, rebuild, *, atol=1e-12):
         inputs["y"],
         inputs["train_rows"],
         inputs["hyper"],
-        seed=model.random_state,
+        seed=model.roles_["bank"].session_seed,  # the session's (secret) seed material
     )
     np.testing.assert_allclose(model.coef_["bank"], ref["bank"][:-1], rtol=0, atol=atol)
     np.testing.assert_allclose(model.intercept_, ref["bank"][-1], rtol=0, atol=atol)
@@ -48,6 +48,12 @@ def test_shared_federation_matches_plaintext_reference_bit_for_bit(fitted_federa
     # Several batches per epoch, so the optimizer path is really exercised.
     assert len(fitted_federation.outcome_.train_rows) > 2 * fitted_federation.batch_size
     assert all(np.any(w != 0) for w in fitted_federation.coef_.values())
+
+
+def test_a_fresh_secret_session_matches_its_plaintext_twin(make_estimator, small_pilot, rebuild):
+    model = _fit(make_estimator, small_pilot, random_state=None, max_epochs=2)
+    assert model.roles_["bank"].session_seed.bit_length() > 200  # drawn, not fixed
+    assert_matches_reference(model, rebuild, atol=0.0)
 
 
 @pytest.mark.parametrize("expansion", ["bank-linear", "zero"])

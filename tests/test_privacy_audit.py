@@ -23,6 +23,7 @@ from riskfed.roles.local import Hyperparameters, gradient_bound_bits, mask_bits,
 TRAINING_STEPS_TO_COORDINATOR = {
     "session_open",
     "key_request",
+    "plan_accepted",
     "training_plan",
     "randomness_request",
     "masked_gradient",
@@ -94,11 +95,15 @@ def _looks_like(a: np.ndarray, secret: np.ndarray) -> bool:
 
 def _varied_window(secret: np.ndarray, length: int = 16) -> np.ndarray | None:
     """The first ``length`` consecutive values with both classes / several values (a
-    constant run's bytes, e.g. all zeros, would match any zero padding)."""
-    need = 2 if np.isin(secret, [0.0, 1.0]).all() else 4
+    constant run's bytes, e.g. all zeros, would match any zero padding; so would a run
+    of zeros ending in a single one, e.g. the leading zero bytes of a decrypted value)."""
+    binary = np.isin(secret, [0.0, 1.0]).all()
     for start in range(0, max(1, secret.size - length + 1), length):
         window = secret[start : start + length]
-        if window.size == length and np.unique(window).size >= need:
+        if window.size != length:
+            continue
+        values, counts = np.unique(window, return_counts=True)
+        if (binary and values.size == 2 and counts.min() >= 3) or (not binary and values.size >= 4):
             return window
     return None
 
@@ -198,7 +203,14 @@ def test_coordinator_receives_only_parameters_control_and_masked_ciphertexts(aud
         assert _leaks(audit, msg) == [], msg.STEP
         if msg.STEP == "training_plan":
             assert msg.train_rows.size == 0 and msg.holdout_rows.size == 0
-            assert set(msg.hyperparameters) <= set(Hyperparameters.__dataclass_fields__) | {"slots"}
+            assert set(msg.hyperparameters) <= set(Hyperparameters.__dataclass_fields__)
+            # Counts only: the training rows' number and each party's number of weights.
+            assert msg.train_size == len(audit["model"].outcome_.train_rows)
+            assert set(msg.party_weights) == {"bank", "fintech_1"}
+            assert all(isinstance(v, int) for v in msg.party_weights.values())
+        if msg.STEP == "plan_accepted":
+            # A fintech's own word on its number of weights: two counts.
+            assert msg.sender == "fintech_1" and msg.features == len(audit["model"].coef_["fintech_1"])
         if msg.STEP == "masked_gradient":
             _assert_real_ciphertexts(msg.ciphertexts, pk)
         if msg.STEP == "randomness_request":

@@ -22,7 +22,8 @@ config next to its certificates. Example (the bank's)::
     checkpoint_dir = "checkpoints"
 
 A fintech's or the coordinator's file uses ``[serve]`` (``role``, ``listen``, ``data``,
-``id_column``, ``model_dir``, ``checkpoint_dir``, ``n_jobs``) and a fintech's also
+``id_column``, ``model_dir``, ``checkpoint_dir``, ``n_jobs``, and for a fintech
+``min_batch_size``) and a fintech's also
 ``[peers] coordinator`` and ``[scoring]`` (``max_rows``, ``rate``, ``burst``).
 ``docs/deployment.md`` has the three files of a complete federation.
 """
@@ -50,6 +51,7 @@ _KEYS: dict[tuple[str, str], tuple[str, str]] = {
     ("serve", "model_dir"): ("model_dir", "path"),
     ("serve", "checkpoint_dir"): ("checkpoint_dir", "path"),
     ("serve", "n_jobs"): ("n_jobs", "int"),
+    ("serve", "min_batch_size"): ("min_batch_size", "int"),
     ("run", "checkpoint_dir"): ("checkpoint_dir", "path"),
     ("scoring", "max_rows"): ("score_max_rows", "int"),
     ("scoring", "rate"): ("score_rate", "number"),

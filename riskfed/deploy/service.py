@@ -39,7 +39,7 @@ from riskfed.errors import ConfigurationError, DataValidationError, ProtocolErro
 from riskfed.protocol.messages import BANK, COORDINATOR, EpochEnd, Message, PsiBlinded, ScoreRequest, SessionOpen, TrainingStop
 from riskfed.roles.base import Role
 from riskfed.roles.coordinator import Coordinator
-from riskfed.roles.fintech import Fintech
+from riskfed.roles.fintech import DEFAULT_MIN_BATCH_SIZE, Fintech
 from riskfed.transport.base import TrafficStats, Transport
 from riskfed.transport.network import NetworkLimits, NetworkTransport, PartyServer
 
@@ -148,6 +148,8 @@ class FintechService(PartyService):
         Worker processes for encryption and multi-exponentiation.
     scoring:
         Request-size and rate limits for scoring sessions.
+    min_batch_size:
+        The smallest training batch this fintech serves, whatever the bank's plan says.
     """
 
     def __init__(
@@ -161,9 +163,11 @@ class FintechService(PartyService):
         allow_insecure_key: bool = False,
         n_jobs: int = 1,
         scoring: ScoringLimits | None = None,
+        min_batch_size: int = DEFAULT_MIN_BATCH_SIZE,
         **kwargs,
     ) -> None:
         super().__init__(name, outbound=coordinator, **kwargs)
+        self.min_batch_size = min_batch_size
         self.table = table
         self.model_dir = Path(model_dir) if model_dir is not None else None
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
@@ -207,6 +211,7 @@ class FintechService(PartyService):
             model=self.model_part if message.purpose == "scoring" else None,
             allow_insecure_key=self.allow_insecure_key,
             n_jobs=self.n_jobs,
+            min_batch_size=self.min_batch_size,
         )
         if message.purpose == "resume":
             role.restore_state(self._load_checkpoint(message))
@@ -364,9 +369,11 @@ def start_fintech(
     allow_insecure_key: bool = False,
     n_jobs: int = 1,
     scoring: ScoringLimits | None = None,
+    min_batch_size: int = DEFAULT_MIN_BATCH_SIZE,
 ) -> RunningService:
     """Serve fintech ``identity.role`` on ``listen``; it accepts the bank only and
-    reaches the coordinator at ``coordinator_at``."""
+    reaches the coordinator at ``coordinator_at``; it serves no training batch below
+    ``min_batch_size`` rows."""
     if not identity.role.startswith("fintech_"):
         raise ConfigurationError(f"A fintech needs a certificate for 'fintech_<k>'; this one is for {identity.role!r}.")
     limits = limits or NetworkLimits()
@@ -381,6 +388,7 @@ def start_fintech(
         allow_insecure_key=allow_insecure_key,
         n_jobs=n_jobs,
         scoring=scoring,
+        min_batch_size=min_batch_size,
         session_timeout=limits.timeout,
         stats=stats,
     )

@@ -39,7 +39,8 @@ from riskfed.protocol.messages import BANK, fintech_name
 from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, PSI_METHODS, Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
-from riskfed.roles.local import Hyperparameters
+from riskfed.roles.local import MAX_FEATURES_PER_PARTY, Hyperparameters
+from riskfed.roles.plan import check_seed
 from riskfed.scoring.scorecard import Scorecard
 from riskfed.transport.memory import InMemoryTransport
 
@@ -148,14 +149,19 @@ class VerticalLogisticRegression:
         Test-only flag admitting shorter keys.
     psi:
         ``"ecdh"`` (default) or ``"keyed-hash"`` id alignment.
-    learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss, randomness:
-        See :class:`~riskfed.roles.local.Hyperparameters`.
+    learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss, randomness, max_features:
+        See :class:`~riskfed.roles.local.Hyperparameters`. ``max_features`` (default
+        1024) caps every party's features, hence how much it may have decrypted per
+        round: set it to what your partners need.
     test_size:
         Share of the shared customers held out for evaluation (stratified).
     min_intersection:
         Refuse to train on fewer shared customers.
     random_state:
-        The bank's seed (split, batch order).
+        ``None`` (default): the bank draws a fresh 256-bit secret per session for the
+        secret order of the shared customers, the split and the batch order. An int
+        fixes them, for reproducible tests and pilots only: it reveals — a fintech that
+        knows it and the class counts can replay the split (docs/threat-model.md).
     n_jobs:
         Worker processes per party for the Paillier kernels (``-1``: all cores).
     dask_scheduler:
@@ -204,9 +210,10 @@ class VerticalLogisticRegression:
         decay: bool = True,
         track_loss: bool = True,
         randomness: str = "coordinator",
+        max_features: int = MAX_FEATURES_PER_PARTY,
         test_size: float = 0.3,
         min_intersection: int = DEFAULT_MIN_INTERSECTION,
-        random_state: int = 0,
+        random_state: int | None = None,
         n_jobs: int = -1,
         dask_scheduler: str | None = None,
         base_points: float = 600.0,
@@ -227,6 +234,7 @@ class VerticalLogisticRegression:
         self.decay = decay
         self.track_loss = track_loss
         self.randomness = randomness
+        self.max_features = max_features
         self.test_size = test_size
         self.min_intersection = min_intersection
         self.random_state = random_state
@@ -249,6 +257,7 @@ class VerticalLogisticRegression:
             decay=self.decay,
             track_loss=self.track_loss,
             randomness=self.randomness,
+            max_features=self.max_features,
         )
 
     def _validate_params(self) -> Hyperparameters:
@@ -263,6 +272,7 @@ class VerticalLogisticRegression:
                 "The 'min_intersection' parameter of VerticalLogisticRegression must be an int in the range "
                 f"[1, inf). Got {self.min_intersection!r} instead."
             )
+        check_seed(self.random_state, name="random_state", owner="VerticalLogisticRegression")
         Scorecard(base_points=self.base_points, base_odds=self.base_odds, pdo=self.pdo)
         return self._hyperparameters()
 

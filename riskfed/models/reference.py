@@ -2,8 +2,9 @@
 
 :func:`fit_reference` runs exactly the arithmetic of the encrypted protocol — the same
 fixed-point partial scores, residual plan, integer gradient sums, optimizer and batch
-order — with no encryption, masks or messages. A federated run must reproduce its weights
-bit for bit; any difference is a bug in the protocol or the kernels.
+order (drawn from the same session seed) — with no encryption, masks or messages. A
+federated run must reproduce its weights bit for bit; any difference is a bug in the
+protocol or the kernels.
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from riskfed.roles.local import (
     encode_square,
     exact_column_sums,
     exact_residuals,
-    make_batches,
     plan_residuals,
 )
+from riskfed.roles.plan import make_batches
 
 
 def fit_reference(
@@ -48,7 +49,9 @@ def fit_reference(
     hyper:
         The hyper-parameters (``parties`` and ``steps_per_epoch`` are filled in here).
     seed:
-        The bank's seed (batch order).
+        The session's seed, from which the bank drew the batch order: the bank role's
+        :attr:`~riskfed.roles.bank.Bank.session_seed` (a fresh secret unless the run fixed
+        ``random_state``).
     cross_terms:
         Use the exact ``(Σ_k u_k)²`` in the second-order term instead of the protocol's
         ``Σ_k u_k²`` — what the left-out cross terms would buy with several fintechs

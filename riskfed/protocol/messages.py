@@ -23,8 +23,10 @@ Who sends what (B = bank, F = a fintech, C = coordinator)::
     HashKeyShare         B → F      the keyed-hash secret (never sent to C)
     HashedIds            F → B      HMAC(key, id') in fintech-shuffled order
     PsiResult            B → F      intersection as positions in the fintech's list
-    TrainingPlan         B → F, C   training rows, hyper-parameters, epochs
-    PlanAccepted         F → B      how many gradient slots the fintech will send
+    TrainingPlan         B → F, C   training rows (to C only their number), hyper-parameters,
+                                    to C each party's number of weights
+    PlanAccepted         F → B, C   the fintech's number of weights and the ciphertexts it
+                                    will send per round (told to C directly, too)
     BatchRequest         B → F      row positions of one mini-batch
     EncryptedScores      F → B      [[u_k]] (and [[u_k^2]]) for the batch rows
     EncryptedResiduals   B → F      [[e]] for the batch rows
@@ -145,6 +147,11 @@ class TrainingPlan(Message):
     holdout_rows: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     hyperparameters: dict = field(default_factory=dict)
     key_fingerprint: str = ""
+    # The number of training rows (the coordinator gets no positions, only this).
+    train_size: int = 0
+    # To the coordinator: party → its number of weights (features; the bank's include
+    # the intercept), from which the coordinator computes each party's allowance.
+    party_weights: dict = field(default_factory=dict)
     STEP: ClassVar[str] = "training_plan"
 
 

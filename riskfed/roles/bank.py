@@ -3,14 +3,18 @@
 Threat model for this role (semi-honest; the coordinator colludes with no one):
 
 * **Holds** customer ids, default labels ``y``, its features ``X_B``, its preprocessing,
-  its weights ``w_B`` and the intercept, its ECDH secret and the split/batch seed.
+  its weights ``w_B`` and the intercept, its ECDH secret and the session seed — 256 bits
+  drawn afresh per session (:mod:`riskfed.roles.plan`) from which the secret order of the
+  shared customers, the split and the batches derive; never sent, logged or reported,
+  kept only in its own checkpoint.
 * **Sends** to fintechs: blinded ids (ECDH) or a keyed-hash key, the intersection as
   positions in each fintech's shuffled list (in a secretly shuffled order), the training
   plan (row positions and public hyper-parameters), batch positions and ``[[e]]``
   (encrypted under the coordinator's key, each with fresh randomness the fintech does
   not know). To the coordinator: the session parameters, the training plan, how many
   randomizers a batch needs, and ``[[g_B + m_B]]`` (its masked gradient and the masked
-  aggregate loss).
+  aggregate loss). The coordinator plan carries each party's number of weights and the
+  number of training rows, from which the coordinator fixes every allowance itself.
 * **Receives** double-blinded points / digests, ``[[u_k]]`` (encrypted: unreadable without
   the private key), encrypted loss shares, mean squares of each fintech's score change and scores per epoch,
   its own masked gradient decrypted, randomizers from the coordinator (by default) for
@@ -21,6 +25,13 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   and, at scoring time, partial scores of the applicants it scores (accepted). Never a
   fintech feature value or weight, nor any per-row fintech partial score during
   training.
+* **Can still, if it cheats** (docs/threat-model.md): put ciphertexts of its choice —
+  e.g. the fintechs' ``[[u_k]]`` — in its own masked-gradient request and read them,
+  within the allowance the coordinator fixed per planned round (the ciphertexts its
+  weights and loss column need: 3 of 2048 bits for 24 features; up to 58 partial scores
+  per ciphertext if it gives up its own update, about two per slot if it does not). It
+  cannot make a fintech serve batches below the fintech's own minimum, overlapping
+  batches within an epoch, or more rounds than the fintech and the coordinator planned.
 """
 
 from __future__ import annotations
@@ -31,7 +42,6 @@ import uuid
 
 import gmpy2
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from riskfed.alignment.ecdh import EcdhKey
 from riskfed.alignment.index import AlignedIndex, intersect_all, match_positions
@@ -77,7 +87,7 @@ from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
     batch_loss,
-    make_batches,
+    MAX_FINTECHS,
     needs_loss_shares,
     needs_squares,
     packed_count,
@@ -87,6 +97,15 @@ from riskfed.roles.local import (
     plan_residuals,
     mask_bits,
     quantize_features,
+)
+from riskfed.roles.plan import (
+    ALIGNED_ORDER,
+    SPLIT,
+    check_seed,
+    make_batches,
+    new_session_seed,
+    session_rng,
+    stratified_split,
 )
 
 PSI_METHODS = ("ecdh", "keyed-hash")
@@ -111,7 +130,10 @@ class Bank(Role):
     n_jobs:
         Local worker processes for the bank's kernels.
     seed:
-        The bank's secret seed: order of the shared rows, the holdout split and the batches.
+        ``None`` (default): a fresh 256-bit secret per session decides the order of the
+        shared rows, the holdout split and the batches. An int fixes them, for
+        reproducible tests and pilots — it reveals: whoever knows it and the class counts
+        can replay the split.
     """
 
     HANDLERS = {
@@ -138,14 +160,22 @@ class Bank(Role):
         normalization: IdNormalization | None = None,
         n_jobs: int = 1,
         allow_insecure_key: bool = False,
-        seed: int = 0,
+        seed: int | None = None,
     ) -> None:
         super().__init__(BANK)
-        self.seed = seed
+        check_seed(seed, name="seed", owner="Bank")
+        self.seed = None if seed is None else int(seed)
+        self._session_seed: int | None = None
         if table.labels is None:
             raise ConfigurationError("The bank's table needs a label column.", party=BANK)
         if not fintechs:
             raise ConfigurationError("A session needs at least one fintech.", party=BANK)
+        if len(fintechs) > MAX_FINTECHS or len(set(fintechs)) != len(fintechs):
+            raise ConfigurationError(
+                f"A session has 1 to {MAX_FINTECHS} distinct fintechs (the encoding's bound); got {len(fintechs)}"
+                f"{'' if len(set(fintechs)) == len(fintechs) else ' with repeats'}.",
+                party=BANK,
+            )
         self.table = table
         self.fintechs = list(fintechs)
         self.normalization = normalization or IdNormalization()
@@ -159,7 +189,9 @@ class Bank(Role):
         self._acks: set[str] = set()
         # Traffic counts reported by party services at the end of training (network runs).
         self.peer_traffic: dict[str, list[dict]] = {}
-        self._slots: dict[str, int] = {}
+        # Per fintech: its features and the ciphertexts it sends per round, as it declared them.
+        self._fintech_weights: dict[str, int] = {}
+        self._fintech_slots: dict[str, int] = {}
         self._enc_scores: dict[str, list] = {}
         self._loss_shares: dict[str, bytes] = {}
         self._reports: dict[str, tuple[float, float]] = {}
@@ -169,6 +201,18 @@ class Bank(Role):
 
     def __repr__(self) -> str:
         return f"Bank(rows={self.table.n_rows}, fintechs={self.fintechs}, session={self.session_id!r})"
+
+    @property
+    def party_features(self) -> dict[str, int]:
+        """Each party's number of features, as it declared them (public within the session)."""
+        own = {BANK: self.local.n_features} if getattr(self, "local", None) is not None else {}
+        return own | dict(self._fintech_weights)
+
+    @property
+    def session_seed(self) -> int | None:
+        """The session's seed (secret: never send, log or report it). The plaintext twin
+        (:func:`riskfed.models.reference.fit_reference`) needs it to draw the same batches."""
+        return self._session_seed
 
     # -- session ----------------------------------------------------------------------
     def open_session(
@@ -187,6 +231,8 @@ class Bank(Role):
         if purpose == "training":
             check_key_bits(key_bits, allow_insecure=self.allow_insecure_key, party=BANK)
         self.session_id = session_id or uuid.uuid4().hex
+        # A fresh secret per session unless the caller fixed the seed.
+        self._session_seed = self.seed if self.seed is not None else new_session_seed()
         self.purpose = purpose
         self.psi_method = psi_method
         self.key_bits = key_bits
@@ -290,9 +336,9 @@ class Bank(Role):
             partner_counts={f: self._list_sizes[f] for f in self.fintechs},
             min_size=min_size,
         )
-        # Re-order the shared rows by the bank's secret seed: in bank-row order they would
+        # Re-order the shared rows by the session secret: in bank-row order they would
         # tell each fintech how the bank's table is sorted (e.g. by account opening date).
-        order = np.random.default_rng([self.seed, 0x5EED]).permutation(index.size)
+        order = session_rng(self._session_seed, ALIGNED_ORDER).permutation(index.size)
         self.aligned = AlignedIndex(
             bank_rows=index.bank_rows[order],
             partner_rows={f: rows[order] for f, rows in index.partner_rows.items()},
@@ -334,7 +380,6 @@ class Bank(Role):
         if self.aligned is None:
             raise ProtocolError("bank: align before planning training.")
         y = self.table.labels[self.aligned.bank_rows]
-        positions = np.arange(self.aligned.size)
         counts = np.bincount(y, minlength=2)
         if counts.min() < 2:
             raise AlignmentError(
@@ -343,7 +388,9 @@ class Bank(Role):
                 party=BANK,
             )
         try:
-            train, holdout = train_test_split(positions, test_size=test_size, stratify=y, random_state=self.seed)
+            # From the session secret: a fintech sees the split, and a split it could
+            # replay (a known or small seed) would tell it which rows default.
+            train, holdout = stratified_split(y, test_size, session_rng(self._session_seed, SPLIT))
         except ValueError as exc:
             raise AlignmentError(f"bank: cannot split the {self.aligned.size} shared customers: {exc}", party=BANK) from None
         if len(train) < hyper.min_batch_size:
@@ -358,7 +405,12 @@ class Bank(Role):
         hyper = dataclasses.replace(hyper, parties=1 + len(self.fintechs), steps_per_epoch=len(self.epoch_batches(0)))
         self.hyper = hyper
         self._prepare_local()
-        self._slots = {}
+        if self.local.n_features > hyper.max_features:
+            raise ConfigurationError(
+                f"bank: {self.local.n_features:,} features after encoding; the plan allows at most {hyper.max_features:,} per party.",
+                party=BANK,
+            )
+        self._fintech_weights, self._fintech_slots = {}, {}
         self.done("ack")
         self.expect("plan_accepted", *self.fintechs)
         return [
@@ -370,6 +422,7 @@ class Bank(Role):
                 holdout_rows=self.holdout_rows,
                 hyperparameters=hyper.to_dict(),
                 key_fingerprint=self.public_key.fingerprint,
+                train_size=len(self.train_rows),
             )
             for f in self.fintechs
         ]
@@ -386,21 +439,31 @@ class Bank(Role):
         self.local = LocalModel(X_q, self.hyper, self.train_rows, bias=True)
 
     def _on_plan_accepted(self, msg: PlanAccepted):
-        if msg.slots < 1:
-            raise ProtocolError(f"{msg.sender} announced {msg.slots} gradient slots.", party=msg.sender)
-        self._slots[msg.sender] = msg.slots
+        """A fintech's features (again on resume, where they must fit the checkpoint)."""
+        if msg.slots != self._fintech_slots.get(msg.sender, msg.slots):
+            raise ProtocolError(
+                f"{msg.sender} announced {msg.slots} ciphertexts per round; it sent {self._fintech_slots[msg.sender]} "
+                "before the session was resumed.",
+                party=msg.sender,
+            )
+        if not 1 <= msg.features <= self.hyper.max_features:
+            raise ProtocolError(
+                f"{msg.sender} announced {msg.features} features; the plan allows 1 to {self.hyper.max_features}.",
+                party=msg.sender,
+            )
+        if msg.slots != packed_count(msg.features, self.public_key.key_bits, self.hyper):
+            raise ProtocolError(f"{msg.sender} announced {msg.slots} ciphertexts per round for {msg.features} features.", party=msg.sender)
+        self._fintech_weights[msg.sender] = msg.features
+        self._fintech_slots[msg.sender] = msg.slots
         return []
 
     def coordinator_plan(self) -> TrainingPlan:
-        """The plan for the coordinator: row counts and slot limits, no row positions."""
-        missing = [f for f in self.fintechs if f not in self._slots]
+        """The plan for the coordinator: the number of training rows and each party's
+        number of weights (it computes every allowance from them), no row positions."""
+        missing = [f for f in self.fintechs if f not in self._fintech_weights]
         if missing:
             raise ProtocolError(f"bank: {', '.join(missing)} did not accept the training plan.", party=missing[0])
         self.done("plan_accepted")
-        bank_slots = packed_count(
-            self.local.weights.size + (1 if self.hyper.track_loss else 0), self.public_key.key_bits, self.hyper
-        )
-        hyper = self.hyper.to_dict() | {"slots": {BANK: bank_slots, **self._slots}}
         self.expect("ack", COORDINATOR)
         return self.reply(
             TrainingPlan,
@@ -408,17 +471,21 @@ class Bank(Role):
             0,
             train_rows=np.empty(0, np.int64),
             holdout_rows=np.empty(0, np.int64),
-            hyperparameters=hyper,
+            hyperparameters=self.hyper.to_dict(),
             key_fingerprint=self.public_key.fingerprint,
+            train_size=len(self.train_rows),
+            party_weights={BANK: int(self.local.weights.size), **self._fintech_weights},
         )
 
     # -- checkpoints ------------------------------------------------------------------
     def checkpoint_state(self) -> dict:
         """The bank's state at an epoch boundary, for :mod:`riskfed.checkpoint`.
 
-        Alignment (row positions only), the split, the public plan, the epoch history
-        and the optimizer state. No key and no ciphertext: every ciphertext of a batch is
-        consumed within it, so a resumed session can run under a fresh key.
+        Alignment (row positions only), the split, the public plan, the epoch history,
+        the optimizer state and the session secret (the batches of the remaining epochs
+        come from it; this file is the only place it is written). No key and no
+        ciphertext: every ciphertext of a batch is consumed within it, so a resumed
+        session can run under a fresh key.
         """
         if self.aligned is None or getattr(self, "local", None) is None:
             raise ProtocolError("bank: nothing to checkpoint before training starts.", party=BANK)
@@ -427,12 +494,15 @@ class Bank(Role):
             "kind": "riskfed-bank-checkpoint",
             "party": BANK,
             "session_id": self.session_id,
-            "seed": int(self.seed),
+            # The seed the caller fixed (0 if none) and the session secret drawn from it or
+            # afresh (hex): a resumed session must draw the same batches.
+            "seed": int(self.seed or 0),
+            "secret": f"{self._session_seed:x}",
             "psi_method": self.psi_method,
             "key_bits": int(self.key_bits),
             "fintechs": list(self.fintechs),
             "fintech_rows": {k: int(v) for k, v in self.fintech_rows.items()},
-            "slots": {k: int(v) for k, v in self._slots.items()},
+            "slots": {k: int(v) for k, v in self._fintech_slots.items()},
             "id_normalization": self.normalization.to_dict(),
             "hyperparameters": self.hyper.to_dict(),
             "history": [dict(h) for h in self.history],
@@ -449,7 +519,8 @@ class Bank(Role):
         }
 
     def restore_state(self, state: dict) -> None:
-        """Load :meth:`checkpoint_state` into a fresh bank (same table, fintechs, seed)."""
+        """Load :meth:`checkpoint_state` into a fresh bank (same table and fintechs; the
+        session seed comes from the checkpoint — a bank given a seed must be given the same)."""
         if state.get("kind") != "riskfed-bank-checkpoint":
             raise ProtocolError("bank: the checkpoint is not a bank checkpoint.", party=BANK)
         if list(state["fintechs"]) != self.fintechs:
@@ -457,9 +528,13 @@ class Bank(Role):
                 f"bank: the checkpoint was made with fintechs {', '.join(state['fintechs'])}, not {', '.join(self.fintechs)}.",
                 party=BANK,
             )
-        if int(state["seed"]) != self.seed:
+        # Checkpoints without a secret were made when the seed was the session's.
+        saved_seed = int(state["secret"], 16) if isinstance(state.get("secret"), str) else int(state.get("secret", state["seed"]))
+        if self.seed is not None and saved_seed != self.seed:
+            # Never print a drawn secret, only a seed the caller chose.
+            made_with = f"seed {saved_seed}" if saved_seed == state["seed"] else "a fresh secret seed"
             raise ConfigurationError(
-                f"bank: the checkpoint was made with seed {state['seed']}, not {self.seed}; resume with the same seed.",
+                f"bank: the checkpoint was made with {made_with}, not {self.seed}; resume with the same seed (or none).",
                 party=BANK,
             )
         a = state["aligned"]
@@ -476,6 +551,7 @@ class Bank(Role):
                 party=BANK,
             )
         self.session_id = state["session_id"]
+        self._session_seed = saved_seed
         self.purpose = "training"
         self.psi_method = state["psi_method"]
         self.key_bits = int(state["key_bits"])
@@ -487,7 +563,9 @@ class Bank(Role):
         self.history = [dict(h) for h in state["history"]]
         self._prepare_local()
         self.local.set_state(state["local"])
-        self._slots = dict(state["slots"])
+        # Each fintech declares its features again when it resumes; they must fit these.
+        self._fintech_slots = {k: int(v) for k, v in state["slots"].items()}
+        self._fintech_weights = {}
 
     def resume_session(self) -> list[SessionOpen]:
         """Messages that resume the restored session after its last complete epoch.
@@ -511,12 +589,15 @@ class Bank(Role):
         )
         self.expect("public_key", COORDINATOR)
         self.expect("session_ready", *self.fintechs)
+        # Each fintech states its features again (to the new coordinator, and to us).
+        self.expect("plan_accepted", *self.fintechs)
         return [self.reply(SessionOpen, t, 0, **common) for t in (COORDINATOR, *self.fintechs)]
 
     # -- batches ----------------------------------------------------------------------
     def epoch_batches(self, epoch: int) -> list[np.ndarray]:
-        """Mini-batches of aligned positions for ``epoch`` (seeded; none below the minimum)."""
-        return make_batches(self.train_rows, self.seed, epoch, self.hyper)
+        """Mini-batches of aligned positions for ``epoch`` (from the session secret; none
+        below the minimum)."""
+        return make_batches(self.train_rows, self._session_seed, epoch, self.hyper)
 
     def batch_requests(self, epoch: int, batch: int, rows: np.ndarray) -> list[BatchRequest]:
         rnd = round_of(epoch, batch)
@@ -647,7 +728,7 @@ class Bank(Role):
             own = [sums.pop()] if plan.b_q is not None else []
             total = paillier.add_encrypted(self.public_key, [lifted], *shares, *([own] if own else []))
             sums.append(total[0])
-        masks = draw_masks(len(sums), mask_bits(len(rows)))
+        masks = draw_masks(len(sums), mask_bits(len(rows), self.hyper.parties))
         # Mask before sending: the coordinator must not see the gradient or the loss.
         masked = paillier.pack(
             self.public_key, paillier.add_plain(self.public_key, sums, masks), packing_slot_bits(self.hyper)

@@ -6,15 +6,27 @@ messages (see :mod:`riskfed.transport`). Before a handler runs, :meth:`Role.hand
 checks that the message is addressed to this role, belongs to this session, is a step
 the role expects now, and comes from a sender allowed to send it — a message that fails
 any check is refused with a :class:`~riskfed.errors.ProtocolError` and changes nothing.
+
+Refusals. Handlers check everything before they change anything, so a refused message
+leaves the role exactly as it was and the session can go on for the parties that follow
+the protocol. The refusal is logged (the step, the sender, the round and the reason —
+never a payload) and raised to whoever delivered the message: in memory the sender's own
+``transport.request`` call raises it; over the network the recipient's server answers
+with an error carrying the class and the reason, and the sender's transport raises the
+same class (:mod:`riskfed.transport.network`). Whether a service hosting the role ends
+the session after a refusal is the service's choice; the role does not need it to.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from riskfed.crypto import paillier
-from riskfed.errors import ProtocolError
-from riskfed.protocol.messages import Message
+from riskfed.errors import CryptoError, ProtocolError
+from riskfed.protocol.messages import BANK, COORDINATOR, Message, SessionOpen
+
+log = logging.getLogger("riskfed.roles")
 
 
 class Role:
@@ -38,7 +50,23 @@ class Role:
 
     # -- dispatch -------------------------------------------------------------------
     def handle(self, message: Message) -> list[Message]:
-        """Check the header, then run the handler for this step."""
+        """Check the header, then run the handler for this step.
+
+        Raises
+        ------
+        ProtocolError, CryptoError
+            The message is refused (logged; the role is unchanged).
+        """
+        try:
+            return self._dispatch(message)
+        except (ProtocolError, CryptoError) as exc:
+            log.warning(
+                "%s refused %r from %s (session %s, round %d): %s",
+                self.name, message.STEP, message.sender, message.session_id, message.round, exc,
+            )
+            raise
+
+    def _dispatch(self, message: Message) -> list[Message]:
         step = message.STEP
         if message.recipient != self.name:
             raise ProtocolError(
@@ -77,6 +105,27 @@ class Role:
     def reply(self, cls: type[Message], to: str, round: int, **fields) -> Message:
         assert self.session_id is not None
         return cls(session_id=self.session_id, sender=self.name, recipient=to, round=round, **fields)
+
+
+def session_fintechs(msg: SessionOpen, me: str, *, with_coordinator: bool) -> tuple[str, ...]:
+    """The fintechs a ``SessionOpen`` names, after checking its list of parties: the bank,
+    the coordinator when the session trains, ``me``, 1 to 63 fintechs, no repeats."""
+    from riskfed.roles.local import MAX_FINTECHS
+
+    parties = tuple(msg.parties)
+    fintechs = tuple(p for p in parties if p not in (BANK, COORDINATOR))
+    problem = None
+    if len(set(parties)) != len(parties):
+        problem = "names a party twice"
+    elif BANK not in parties or me not in parties:
+        problem = f"does not name {'the bank' if BANK not in parties else me}"
+    elif (COORDINATOR in parties) != with_coordinator:
+        problem = "names the coordinator" if not with_coordinator else "does not name the coordinator"
+    elif not 1 <= len(fintechs) <= MAX_FINTECHS:
+        problem = f"names {len(fintechs)} fintechs; a session has 1 to {MAX_FINTECHS}"
+    if problem is not None:
+        raise ProtocolError(f"{me} refused a {msg.purpose!r} session from {msg.sender}: its list of parties {problem}.", party=msg.sender)
+    return fintechs
 
 
 def public_key_from(message, *, party: str):

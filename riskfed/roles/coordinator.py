@@ -1,18 +1,30 @@
 """The coordinator: holds the Paillier private key and decrypts masked values.
 
-Threat model for this role (semi-honest, colludes with no one):
+Threat model for this role (semi-honest, colludes with no one; it guards against
+cheating parties as described below):
 
 * **Holds** the Paillier private key (generated here, never sent, never pickled).
-* **Receives** ``SessionOpen`` and ``TrainingPlan`` from the bank (parameters, row counts,
-  how many gradient slots each party may send), ``KeyRequest`` from fintechs, and
-  ``MaskedGradient`` — ciphertexts of ``g + m`` — from every party.
+* **Receives** ``SessionOpen`` and ``TrainingPlan`` from the bank (parameters, the number
+  of training rows, each party's number of weights), ``KeyRequest`` and ``PlanAccepted``
+  (its number of weights, in its own word) from each fintech, ``RandomnessRequest``
+  (counts) and ``MaskedGradient`` — ciphertexts of ``g + m`` — from every party.
 * **Sends** the public key to each party directly (so nobody can substitute a key it
   controls), and the decryptions ``g + m``.
 * **Learns** only masked values: each mask is uniform over a range 2^80 times larger
   than any gradient, so ``g + m`` is statistically independent of ``g`` (distance <
-  2^-80). It never sees features, labels, weights, residuals, partial scores or ids.
-* **Guards** against being used as a decryption oracle: per round each party gets at
-  most one decryption of exactly the number of slots announced in the training plan.
+  2^-80). It never sees features, labels, weights, residuals, partial scores or ids; it
+  learns the row counts of batches and each party's number of features.
+* **Guards** against being used as a decryption oracle. It computes each party's
+  allowance itself from public, bounded numbers — the weights each fintech declares to it
+  directly (checked against the bank's plan), capped by ``max_features`` — and decrypts,
+  for each party, exactly one request per planned round, in sequence, of exactly that
+  many ciphertexts. Invented, skipped or repeated rounds, extra ciphertexts and extra
+  randomness are refused (logged; nothing changes; the session goes on for the others).
+* **Cannot prevent** (no zero-knowledge proofs): a cheating party may put ciphertexts of
+  its choice — e.g. the residuals ``[[e]]`` a fintech receives, or the ``[[u_k]]`` the
+  bank holds — in place of its masked gradient and read them: at most its allowance per
+  planned round, about 2046 bits per 2048-bit ciphertext (34 residuals or 58 partial
+  scores), see docs/threat-model.md.
 * **Makes randomness** (``randomness="coordinator"``, the default): on
   ``RandomnessRequest`` it sends fresh DJN randomizers ``h_s^r mod n^2`` — encryptions
   of zero, which anyone holding the public key could make, but the key holder makes
@@ -20,14 +32,15 @@ Threat model for this role (semi-honest, colludes with no one):
   ahead of time (up to three rounds per party), in its own threads or worker processes
   (which hold ``p`` and ``q`` and nothing else). It keeps no copy of what it sent.
   Knowing a ciphertext's randomness tells it nothing its private key does not, and it
-  never receives the ciphertexts the randomizers go into. At most one request per party
-  and round, of at most two batches' worth.
+  never receives the ciphertexts the randomizers go into. One request per party and
+  planned round, for exactly the randomizers that round's batch needs.
 """
 
 from __future__ import annotations
 
 import weakref
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from joblib.externals.loky import ProcessPoolExecutor
 
@@ -42,6 +55,7 @@ from riskfed.protocol.messages import (
     DecryptedMasked,
     KeyRequest,
     MaskedGradient,
+    PlanAccepted,
     PublicKeyAnnounce,
     Randomness,
     RandomnessRequest,
@@ -50,13 +64,26 @@ from riskfed.protocol.messages import (
     TrainingStop,
     round_of,
 )
-from riskfed.roles.base import Role
-from riskfed.roles.local import Hyperparameters, needs_squares
+from riskfed.roles.base import Role, session_fintechs
+from riskfed.roles.local import MAX_FEATURES_PER_PARTY, Hyperparameters, masked_values, needs_squares, packed_count
+from riskfed.roles.plan import batch_sizes, epoch_and_batch, is_planned, round_after
 
 # Rounds of randomness the coordinator keeps in the making for each party: enough to keep
 # its threads busy while the parties run single-threaded code, few enough that little is
 # wasted when training stops early at an epoch's end.
 _AHEAD_ROUNDS = 3
+
+
+@dataclass
+class _Allowance:
+    """What the coordinator serves one party in a session, fixed when the plan arrives."""
+
+    slots: int  # ciphertexts per masked-gradient request
+    per_row: int  # randomizers per batch row
+    next_decryption: int | None  # the one round it may have decrypted next
+    next_randomness: int | None
+    last_decryption: int = 0
+    last_randomness: int = 0
 
 
 class Coordinator(Role):
@@ -69,31 +96,51 @@ class Coordinator(Role):
     n_jobs:
         Workers for making randomness (joblib semantics; 1 = in-process): threads sharing
         one table with the C kernel, else processes.
+    max_features:
+        The coordinator's own ceiling on any party's number of features (weights), on top
+        of the one the bank's plan announces: it bounds how many ciphertexts a party may
+        have decrypted per round, whatever the plan says.
     """
 
     HANDLERS = {
         "session_open": "_on_open",
         "key_request": "_on_key_request",
+        "plan_accepted": "_on_declared",
         "training_plan": "_on_plan",
         "masked_gradient": "_on_masked",
         "randomness_request": "_on_randomness_request",
         "training_stop": "_on_stop",
     }
 
-    def __init__(self, *, allow_insecure_key: bool = False, n_jobs: int = 1, name: str = COORDINATOR) -> None:
+    def __init__(
+        self,
+        *,
+        allow_insecure_key: bool = False,
+        n_jobs: int = 1,
+        name: str = COORDINATOR,
+        max_features: int = MAX_FEATURES_PER_PARTY,
+    ) -> None:
         super().__init__(name)
+        if isinstance(max_features, bool) or not isinstance(max_features, int) or max_features < 1:
+            raise ConfigurationError(
+                f"The 'max_features' parameter of Coordinator must be an int in the range [1, inf). Got {max_features!r} instead."
+            )
         self.allow_insecure_key = allow_insecure_key
         self.n_jobs = n_jobs
+        self.max_features = max_features
         self._pool: ProcessPoolExecutor | None = None
         self._stock: dict[str, list] = {}
-        self._allowance: dict[str, int] = {}
-        self._randomness_round: dict[str, int] = {}
         self._window = 0
         self.randomizers_issued = 0
         self.public_key = None
         self._private_key = None
-        self._slots: dict[str, int] = {}
-        self._last_round: dict[str, int] = {}
+        self._fintechs: tuple[str, ...] = ()
+        self._first_epoch = 0
+        # fintech → (weights, ciphertexts per round) it told the coordinator itself
+        self._declared: dict[str, tuple[int, int]] = {}
+        self._hyper: Hyperparameters | None = None
+        self._batch_rows: list[int] = []
+        self._allowances: dict[str, _Allowance] = {}
         self.decryptions = 0
         self.expect("session_open", BANK)
 
@@ -114,17 +161,41 @@ class Coordinator(Role):
         )
 
     def _on_open(self, msg: SessionOpen):
+        # Every check before anything changes: a refused opening leaves no trace.
+        if msg.purpose not in ("training", "resume"):
+            raise ProtocolError(f"{self.name} takes part in training sessions only, not {msg.purpose!r}.", party=msg.sender)
+        fintechs = session_fintechs(msg, self.name, with_coordinator=True)
+        if isinstance(msg.resume_epoch, bool) or msg.resume_epoch < 0 or (msg.purpose == "training" and msg.resume_epoch):
+            raise ProtocolError(f"{self.name}: a {msg.purpose} session cannot start after epoch {msg.resume_epoch}.", party=msg.sender)
         check_key_bits(msg.key_bits, allow_insecure=self.allow_insecure_key and msg.allow_insecure_key, party=self.name)
         self.session_id = msg.session_id
         self.public_key, self._private_key = generate_keypair(msg.key_bits, allow_insecure_key=msg.allow_insecure_key)
+        self._fintechs = fintechs
+        self._first_epoch = msg.resume_epoch
         self.done("session_open")
-        fintechs = [p for p in msg.parties if p not in (BANK, COORDINATOR)]
         self.expect("key_request", *fintechs)
+        # Each fintech tells the coordinator its number of weights itself (PlanAccepted),
+        # so the bank alone cannot set another party's allowance.
+        self.expect("plan_accepted", *fintechs)
         self.expect("training_plan", BANK)
         return [self._announce(BANK, msg.round)]
 
     def _on_key_request(self, msg: KeyRequest):
         return [self._announce(msg.sender, msg.round)]
+
+    def _on_declared(self, msg: PlanAccepted):
+        """A fintech's own statement of its number of weights (checked against the plan)."""
+        party = msg.sender
+        if party in self._declared:
+            raise ProtocolError(f"{party} already told the coordinator its number of weights in this session.", party=party)
+        if not 1 <= msg.features <= self.max_features or msg.slots < 1:
+            raise ProtocolError(
+                f"{party} announced {msg.features} weight(s) in {msg.slots} ciphertext(s); the coordinator allows 1 to "
+                f"{self.max_features} weights per party.",
+                party=party,
+            )
+        self._declared[party] = (msg.features, msg.slots)
+        return []
 
     def _on_plan(self, msg: TrainingPlan):
         if msg.key_fingerprint != self.public_key.fingerprint:
@@ -133,21 +204,95 @@ class Coordinator(Role):
                 f"{self.public_key.fingerprint}.",
                 party=msg.sender,
             )
-        slots = msg.hyperparameters.get("slots")
-        if not isinstance(slots, dict) or not all(isinstance(v, int) and v > 0 for v in slots.values()):
-            raise ProtocolError("The training plan does not say how many gradient slots each party sends.", party=msg.sender)
-        self._slots = dict(slots)
-        self._last_round = {}
-        self.done("key_request")
-        self.expect("masked_gradient", *self._slots)
         try:
             hyper = Hyperparameters.from_dict(msg.hyperparameters)
-        except ConfigurationError as exc:
+        except (ConfigurationError, TypeError) as exc:
             raise ProtocolError(f"The training plan's hyper-parameters are invalid: {exc}", party=msg.sender) from None
+        batch_rows = self._check_schedule(msg, hyper)
+        allowances = self._allowances_for(msg, hyper)
+        self._hyper, self._batch_rows, self._allowances = hyper, batch_rows, allowances
+        for step in ("key_request", "plan_accepted", "training_plan"):
+            self.done(step)
+        self.expect("masked_gradient", *allowances)
         if hyper.randomness == "coordinator":
             self._plan_randomness(hyper)
         self.expect("training_stop", BANK)
         return [self.reply(Ack, msg.sender, msg.round)]
+
+    def _check_schedule(self, msg: TrainingPlan, hyper: Hyperparameters) -> list[int]:
+        """Rows per batch, from the public training-set size; the plan must agree with it."""
+        if hyper.parties != 1 + len(self._fintechs):
+            raise ProtocolError(
+                f"The training plan counts {hyper.parties} parties; the session opened with the bank and "
+                f"{len(self._fintechs)} fintech(s).",
+                party=msg.sender,
+            )
+        size = msg.train_size
+        sizes = batch_sizes(size, hyper) if size >= hyper.min_batch_size else []
+        if len(sizes) != hyper.steps_per_epoch:
+            raise ProtocolError(
+                f"The training plan has {hyper.steps_per_epoch} batch(es) per epoch, which {size} training rows in "
+                f"batches of {hyper.batch_size} do not make.",
+                party=msg.sender,
+            )
+        return sizes
+
+    def _allowances_for(self, msg: TrainingPlan, hyper: Hyperparameters) -> dict[str, _Allowance]:
+        """Each party's allowance, computed here from public, bounded weight counts."""
+        weights = msg.party_weights
+        if set(weights) != {BANK, *self._fintechs} or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in weights.values()
+        ):
+            raise ProtocolError(
+                f"The training plan does not say how many weights each party has (expected the bank and "
+                f"{', '.join(self._fintechs)}).",
+                party=msg.sender,
+            )
+        cap = min(hyper.max_features, self.max_features)
+        key_bits = self.public_key.key_bits
+        first = round_of(self._first_epoch, 0) if self._first_epoch < hyper.max_epochs else None
+        per_row = 2 if needs_squares(hyper.expansion) else 1
+        out = {}
+        for party, count in weights.items():
+            bank = party == BANK
+            # The bank's weights include its intercept.
+            if not 1 + bank <= count <= cap + bank:
+                raise ProtocolError(
+                    f"The training plan gives {party} {count} weight(s); a party may have 1 to {cap} features.",
+                    party=msg.sender,
+                )
+            slots = packed_count(masked_values(count, bank=bank, hyper=hyper), key_bits, hyper)
+            if not bank:
+                told = self._declared.get(party)
+                if told is None:
+                    raise ProtocolError(f"{party} has not told the coordinator its number of weights.", party=party)
+                if told != (count, slots):
+                    raise ProtocolError(
+                        f"The training plan gives {party} {count} weight(s) in {slots} ciphertext(s) per round; {party} "
+                        f"told the coordinator {told[0]} in {told[1]}.",
+                        party=party,
+                    )
+            out[party] = _Allowance(slots, 1 if bank else per_row, first, first)
+        return out
+
+    def _check_round(self, msg, last: int, expected: int | None, what: str) -> None:
+        """Only the party's next planned round, once: no replays, no invented or skipped rounds."""
+        party, rnd = msg.sender, msg.round
+        if last and rnd <= last:
+            raise ProtocolError(
+                f"{party} already had {what.format(rnd)} (last served: round {last}); refusing a replay.", party=party
+            )
+        if not is_planned(rnd, self._hyper, first_epoch=self._first_epoch):
+            raise ProtocolError(
+                f"{party} asked for {what.format(rnd)}, which is not in the training plan "
+                f"(epochs {self._first_epoch + 1}–{self._hyper.max_epochs} of {self._hyper.steps_per_epoch} batch(es)).",
+                party=party,
+            )
+        if rnd != expected:
+            raise ProtocolError(
+                f"{party} asked for {what.format(rnd)} out of sequence; its next planned round is {expected}.",
+                party=party,
+            )
 
     def _on_masked(self, msg: MaskedGradient):
         party = msg.sender
@@ -156,16 +301,18 @@ class Coordinator(Role):
                 f"{party} encrypted under key {msg.key_fingerprint}, not the session key {self.public_key.fingerprint}.",
                 party=party,
             )
-        if msg.count != self._slots[party]:
+        allowance = self._allowances[party]
+        self._check_round(msg, allowance.last_decryption, allowance.next_decryption, "round {} decrypted")
+        if msg.count != allowance.slots:
             raise ProtocolError(
-                f"{party} asked for {msg.count} decryptions; the training plan allows {self._slots[party]} per round.",
+                f"{party} asked for {msg.count} decryptions; the training plan allows {allowance.slots} per round.",
                 party=party,
             )
-        _once_per_round(msg, self._last_round, f"round {msg.round} decrypted")
         cts = paillier.from_bytes(self.public_key, msg.ciphertexts, count=msg.count, party=party)
         paillier.check_ciphertexts(self.public_key, cts, party=party, full=True)
         plain = paillier.decrypt(self._private_key, cts, signed=False)
-        self._last_round[party] = msg.round
+        allowance.last_decryption = msg.round
+        allowance.next_decryption = round_after(msg.round, self._hyper)
         self.decryptions += len(plain)
         width = (self.public_key.key_bits + 7) // 8
         return [
@@ -188,25 +335,23 @@ class Coordinator(Role):
 
     # -- randomness ------------------------------------------------------------------
     def _plan_randomness(self, hyper: Hyperparameters) -> None:
-        """Per-round allowances (two batches' worth) and the table size for the session."""
+        """Randomness made ahead per party, and the table size for the session."""
         fintech_per_row = 2 if needs_squares(hyper.expansion) else 1
-        self._per_round = {p: hyper.batch_size * (1 if p == BANK else fintech_per_row) for p in self._slots}
-        self._allowance = {p: 2 * k for p, k in self._per_round.items()}
+        self._per_round = {p: hyper.batch_size * a.per_row for p, a in self._allowances.items()}
         self._final_round = round_of(hyper.max_epochs - 1, hyper.steps_per_epoch - 1)
         self._steps, self._epochs = hyper.steps_per_epoch, hyper.max_epochs
-        self._randomness_round = {}
         self._stock.clear()
         # Row counts only (the plan has no positions): steps per epoch times the batch size,
         # for the one or two epochs most sessions take.
         train_rows = hyper.steps_per_epoch * hyper.batch_size
-        per_session = min(hyper.max_epochs, 2) * train_rows * (1 + fintech_per_row * (len(self._slots) - 1))
+        per_session = min(hyper.max_epochs, 2) * train_rows * (1 + fintech_per_row * len(self._fintechs))
         jobs = local_jobs(self.n_jobs)
         # Threads share one table (C kernel); worker processes build one each.
         self._window = paillier.crt_window(self.public_key, per_session if native.ENABLED else per_session // jobs)
-        self.expect("randomness_request", *self._slots)
+        self.expect("randomness_request", *self._allowances)
         # Start the first rounds' randomness (and the tables) now, while the parties prepare.
         if jobs > 1:
-            rounds = min(_AHEAD_ROUNDS, self._steps * self._epochs)
+            rounds = min(_AHEAD_ROUNDS, self._steps * (self._epochs - self._first_epoch))
             self._stock = {p: self._make(rounds * k) for p, k in self._per_round.items()}
 
     def _make(self, count: int) -> list[Future]:
@@ -240,13 +385,15 @@ class Coordinator(Role):
         party = msg.sender
         if msg.key_fingerprint != self.public_key.fingerprint:
             raise CryptoError(f"{party} asked for randomness under key {msg.key_fingerprint}, not this session's.", party=party)
-        allowed = self._allowance.get(party, 0)
-        if not 0 < msg.count <= allowed:
+        allowance = self._allowances[party]
+        self._check_round(msg, allowance.last_randomness, allowance.next_randomness, "randomness for round {}")
+        rows = self._batch_rows[epoch_and_batch(msg.round)[1]]
+        if msg.count != rows * allowance.per_row:
             raise ProtocolError(
-                f"{party} asked for {msg.count} randomizers; the training plan allows at most {allowed} per round.",
+                f"{party} asked for {msg.count} randomizers for round {msg.round}; its batch of {rows} rows needs "
+                f"exactly {rows * allowance.per_row}.",
                 party=party,
             )
-        _once_per_round(msg, self._randomness_round, f"randomness for round {msg.round}")
         stock = self._stock.pop(party, [])
         ready: list = []
         while len(ready) < msg.count and stock:  # oldest first; later shares keep going
@@ -264,7 +411,8 @@ class Coordinator(Role):
             queued = sum(f.size for f in self._stock[party])
             if ahead > queued:
                 self._stock[party] += self._make(ahead - queued)
-        self._randomness_round[party] = msg.round
+        allowance.last_randomness = msg.round
+        allowance.next_randomness = round_after(msg.round, self._hyper)
         self.randomizers_issued += len(values)
         return [
             self.reply(
@@ -279,7 +427,7 @@ class Coordinator(Role):
 
     def _rounds_after(self, rnd: int) -> int:
         """How many training rounds the plan allows after round ``rnd``."""
-        epoch, batch = divmod(rnd - 1, 1_000_000)
+        epoch, batch = epoch_and_batch(rnd)
         return (self._epochs - 1 - epoch) * self._steps + (self._steps - 1 - batch)
 
     def close(self) -> None:
@@ -288,15 +436,6 @@ class Coordinator(Role):
             _shutdown(self._pool, self._stock)
             self._pool = None
         self._stock.clear()
-
-
-def _once_per_round(msg, served: dict[str, int], what: str) -> None:
-    """Refuse a second request from the same party for a round already served."""
-    last = served.get(msg.sender, 0)
-    if msg.round <= last:
-        raise ProtocolError(
-            f"{msg.sender} already had {what} (last served: round {last}); refusing a replay.", party=msg.sender
-        )
 
 
 def _shutdown(pool: ProcessPoolExecutor | ThreadPoolExecutor, stock: dict[str, list]) -> None:

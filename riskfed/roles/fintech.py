@@ -16,9 +16,21 @@ Threat model for this role (semi-honest; the coordinator colludes with no one):
   its score change and scores per epoch, and — at scoring time only — plaintext partial scores
   ``u_k`` for the rows the bank asks about. To the coordinator: ``[[g_k + m_k]]`` and
   how many randomizers a batch needs.
-* **Learns** the intersection (which of its customers the bank shares) and its own
-  gradients (hence the minimum batch size). Never labels, bank features or weights, or
-  residuals in plaintext.
+* **Learns** the intersection (which of its customers the bank shares), which shared
+  customers train and which are held out (a stratified split drawn from the bank's
+  per-session secret, so it cannot replay it to learn labels), and its own gradients
+  (hence the minimum batch size). Never labels, bank features or weights, or residuals
+  in plaintext.
+* **Enforces**, whatever the bank's plan says: its own minimum batch size and epoch cap,
+  a plan whose numbers add up, and batches that come in the planned order with the
+  planned size, lie in the training rows and never repeat a row within an epoch. It
+  accepts a session only from the bank, and a running session is not replaced by
+  another opening.
+* **Can still, if it cheats** (docs/threat-model.md): put ciphertexts of its choice —
+  e.g. the residuals ``[[e]]`` it received — in its masked-gradient request and read
+  them, within the allowance the coordinator fixed from its declared features (one
+  2048-bit ciphertext per 11 features: up to 34 residuals per ciphertext and round if it
+  gives up its own update; about one per feature, in the masks' headroom, if it does not).
 """
 
 from __future__ import annotations
@@ -35,7 +47,7 @@ from riskfed.crypto.keys import check_key_bits
 from riskfed.crypto.multiexp import multiexp
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
-from riskfed.errors import AlignmentError, KeyMismatchError, ProtocolError
+from riskfed.errors import AlignmentError, ConfigurationError, KeyMismatchError, ProtocolError
 from riskfed.protocol.messages import (
     BANK,
     COORDINATOR,
@@ -66,7 +78,7 @@ from riskfed.protocol.messages import (
     TrainingStop,
     round_of,
 )
-from riskfed.roles.base import Role, check_positions, public_key_from, randomizers_from, unmask_packed
+from riskfed.roles.base import Role, check_positions, public_key_from, randomizers_from, session_fintechs, unmask_packed
 from riskfed.roles.local import (
     Hyperparameters,
     LocalModel,
@@ -81,6 +93,13 @@ from riskfed.roles.local import (
     needs_squares,
     quantize_features,
 )
+from riskfed.roles.plan import EpochCursor, check_plan_limits
+
+# A fintech's own limits, whatever the bank's plan says. Batches of at least 256 rows keep
+# any one label or partial score buried in an aggregate (docs/threat-model.md); the epoch
+# cap bounds how many rounds — hence decryptions — a session can have.
+DEFAULT_MIN_BATCH_SIZE = 256
+DEFAULT_MAX_EPOCHS = 100
 
 
 class Fintech(Role):
@@ -98,6 +117,11 @@ class Fintech(Role):
         Test-only: accept a Paillier key below 2048 bits.
     n_jobs:
         Local worker processes for encryption and multi-exponentiation.
+    min_batch_size:
+        The smallest batch this fintech serves, whatever the bank's plan says: a plan
+        whose batches may be smaller is refused, and so is any smaller batch.
+    max_epochs:
+        The most epochs this fintech trains in one session.
     """
 
     HANDLERS = {
@@ -124,8 +148,18 @@ class Fintech(Role):
         model: dict | None = None,
         allow_insecure_key: bool = False,
         n_jobs: int = 1,
+        min_batch_size: int = DEFAULT_MIN_BATCH_SIZE,
+        max_epochs: int = DEFAULT_MAX_EPOCHS,
     ) -> None:
         super().__init__(name)
+        for param, value in (("min_batch_size", min_batch_size), ("max_epochs", max_epochs)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigurationError(
+                    f"The {param!r} parameter of Fintech must be an int in the range [1, inf). Got {value!r} instead.",
+                    party=name,
+                )
+        self.min_batch_size = min_batch_size
+        self.max_epochs = max_epochs
         self.table = table
         self.allow_insecure_key = allow_insecure_key
         self.n_jobs = n_jobs
@@ -144,6 +178,9 @@ class Fintech(Role):
         self._X_full: np.ndarray | None = None
         self._pending: dict | None = None
         self._round = 0
+        self._parties = 0
+        self._cursor: EpochCursor | None = None
+        self._resuming = False
         if model is not None:
             self._load_model(model)
         self.expect("session_open", BANK)
@@ -153,15 +190,23 @@ class Fintech(Role):
 
     # -- session ----------------------------------------------------------------------
     def _on_open(self, msg: SessionOpen):
-        if msg.purpose == "resume":
-            return self._on_resume(msg)
-        if msg.purpose not in ("training", "alignment", "scoring"):
+        # Every check before anything changes: a refused opening leaves no trace.
+        if msg.purpose not in ("training", "alignment", "scoring", "resume"):
             raise ProtocolError(f"{self.name}: unknown session purpose {msg.purpose!r}.", party=BANK)
+        fintechs = session_fintechs(msg, self.name, with_coordinator=msg.purpose in ("training", "resume"))
+        if msg.purpose in ("training", "resume"):
+            check_key_bits(msg.key_bits, allow_insecure=self.allow_insecure_key and msg.allow_insecure_key, party=self.name)
+        if msg.purpose == "resume":
+            return self._on_resume(msg, 1 + len(fintechs))
+        if msg.purpose == "scoring" and self.weights is None:
+            raise ProtocolError(f"{self.name} has no trained model to score with.", party=BANK)
+        normalization = IdNormalization.from_dict(msg.id_normalization) if msg.id_normalization else IdNormalization()
+        norm_ids = normalization.apply(self.table.ids, party=self.name, column=self.table.id_column)
+        self._parties = 1 + len(fintechs)
         self.session_id = msg.session_id
         self.purpose = msg.purpose
         self._ecdh = None  # a fresh PSI secret per session: reuse would link sessions
-        self.normalization = IdNormalization.from_dict(msg.id_normalization) if msg.id_normalization else IdNormalization()
-        self._norm_ids = self.normalization.apply(self.table.ids, party=self.name, column=self.table.id_column)
+        self.normalization, self._norm_ids = normalization, norm_ids
         # A fresh private shuffle of our own rows: the bank sees our list in this order only.
         self._perm = np.argsort(np.frombuffer(secrets.token_bytes(8 * len(self._norm_ids)), dtype=np.uint64), kind="stable")
         self._sent_own_points = False
@@ -169,7 +214,6 @@ class Fintech(Role):
         self.expect("psi_blinded", BANK)
         self.expect("hash_key", BANK)
         if msg.purpose == "training":
-            check_key_bits(msg.key_bits, allow_insecure=self.allow_insecure_key and msg.allow_insecure_key, party=self.name)
             self._session_key_bits = msg.key_bits
             self.expect("public_key", COORDINATOR)
             # Ask the coordinator itself: a key relayed by the bank could be the bank's own.
@@ -177,8 +221,6 @@ class Fintech(Role):
         if msg.purpose == "alignment":
             # Alignment only (the analyst's overlap check): no key, no model.
             return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint="")]
-        if self.weights is None:
-            raise ProtocolError(f"{self.name} has no trained model to score with.", party=BANK)
         self.expect("score_request", BANK)
         return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint="")]
 
@@ -193,7 +235,13 @@ class Fintech(Role):
         check_key_bits(pk.key_bits, allow_insecure=self.allow_insecure_key, party=self.name)
         self.public_key = pk
         self.done("public_key")
-        return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint=pk.fingerprint)]
+        ready = self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint=pk.fingerprint)
+        if self._resuming:
+            # The resumed session's coordinator is new: tell it (and the bank) our number
+            # of weights again.
+            self._resuming = False
+            return [self._accepted(COORDINATOR, msg.round), self._accepted(BANK, msg.round), ready]
+        return [ready]
 
     # -- alignment --------------------------------------------------------------------
     def _shuffled_ids(self) -> np.ndarray:
@@ -247,29 +295,49 @@ class Fintech(Role):
         size = len(self.aligned_rows)
         check_positions(msg.train_rows, size, party=BANK, what="training rows")
         check_positions(msg.holdout_rows, size, party=BANK, what="holdout rows")
-        self._prepare_local(Hyperparameters.from_dict(msg.hyperparameters), msg.train_rows)
+        try:
+            hyper = Hyperparameters.from_dict(msg.hyperparameters)
+        except (ConfigurationError, TypeError) as exc:
+            raise ProtocolError(f"{self.name}: the training plan's hyper-parameters are invalid: {exc}", party=BANK) from None
+        check_plan_limits(
+            hyper, len(msg.train_rows), self._parties, me=self.name, min_batch_size=self.min_batch_size, max_epochs=self.max_epochs
+        )
+        self._prepare_local(hyper, msg.train_rows, self.aligned_rows)
         self.done("training_plan")
         self.expect("batch_request", BANK)
         self.expect("epoch_end", BANK)
         self.expect("training_stop", BANK)
+        # The coordinator hears our number of weights from us, not only from the bank.
+        return [self._accepted(COORDINATOR, msg.round), self._accepted(BANK, msg.round)]
+
+    def _accepted(self, to: str, rnd: int) -> PlanAccepted:
         n_feat = self._local.n_features
         slots = packed_count(n_feat, self.public_key.key_bits, self.hyper)
-        return [self.reply(PlanAccepted, BANK, msg.round, slots=slots, features=n_feat)]
+        return self.reply(PlanAccepted, to, rnd, slots=slots, features=n_feat)
 
-    def _prepare_local(self, hyper: Hyperparameters, train_rows) -> None:
+    def _prepare_local(self, hyper: Hyperparameters, train_rows, aligned_rows: np.ndarray) -> None:
         """Fit preprocessing on the training rows and build the local model (also on resume)."""
-        size = len(self.aligned_rows)
-        self.hyper = hyper
-        self._train = np.asarray(train_rows, dtype=np.int64)
-        self._train_set = np.zeros(size, dtype=bool)
-        self._train_set[self._train] = True
-        frame = self.table.features.iloc[self.aligned_rows]
+        size = len(aligned_rows)
+        train = np.asarray(train_rows, dtype=np.int64)
+        train_set = np.zeros(size, dtype=bool)
+        train_set[train] = True
+        frame = self.table.features.iloc[aligned_rows]
         numeric = [c for c in self.table.feature_names if c not in self.table.categorical]
-        self.preprocessor = Preprocessor(numeric, list(self.table.categorical), party=self.name)
-        self.preprocessor.fit(frame.iloc[self._train])
-        self._X_full = self.preprocessor.transform(frame)
-        X_q = quantize_features(self._X_full, party=self.name, columns=self.preprocessor.feature_names_)
-        self._local = LocalModel(X_q, self.hyper, self._train)
+        preprocessor = Preprocessor(numeric, list(self.table.categorical), party=self.name)
+        preprocessor.fit(frame.iloc[train])
+        if len(preprocessor.feature_names_) > hyper.max_features:
+            raise ConfigurationError(
+                f"{self.name} has {len(preprocessor.feature_names_):,} features after encoding; the training plan "
+                f"allows at most {hyper.max_features:,} per party.",
+                party=self.name,
+            )
+        X_full = preprocessor.transform(frame)
+        X_q = quantize_features(X_full, party=self.name, columns=preprocessor.feature_names_)
+        # Nothing changes before every check has passed.
+        self.hyper, self._train, self.aligned_rows = hyper, train, aligned_rows
+        self.preprocessor, self._X_full = preprocessor, X_full
+        self._local = LocalModel(X_q, hyper, train)
+        self._cursor = EpochCursor(hyper, train_set)
 
     def _on_batch(self, msg: BatchRequest):
         self.check_round(msg, round_of(msg.epoch, msg.batch))
@@ -277,20 +345,15 @@ class Fintech(Role):
             raise ProtocolError(f"{self.name}: round {msg.round} was already served.", party=BANK)
         rows = np.asarray(msg.rows, dtype=np.int64)
         check_positions(rows, len(self.aligned_rows), party=BANK, what="batch rows")
-        if len(rows) < self.hyper.min_batch_size:
-            raise ProtocolError(
-                f"{self.name} refuses a batch of {len(rows)} rows; the minimum is {self.hyper.min_batch_size} "
-                "(smaller batches expose individual labels through the gradient).",
-                party=BANK,
-            )
-        if not self._train_set[rows].all():
-            raise ProtocolError(f"{self.name}: the batch includes rows outside the training set.", party=BANK)
+        # Our own minimum, not the plan's: the plan is the bank's word.
+        self._cursor.check_batch(msg.epoch, msg.batch, rows, me=self.name, min_rows=self.min_batch_size)
         u = self._local.partial_scores(rows)
         plain = encode_partial(u, party=self.name)
         squares = needs_squares(self.hyper.expansion)
         if squares:
             plain = np.concatenate([plain, encode_square(u, party=self.name)])
         self._round = msg.round
+        self._cursor.take(rows)
         track = self.hyper.track_loss and needs_loss_shares(self.hyper.expansion)
         self._pending = {"rows": rows, "loss_exp": encode_loss_partial(u, party=self.name) if track else None}
         if self.hyper.randomness == "coordinator":
@@ -310,8 +373,9 @@ class Fintech(Role):
 
     def _on_randomness(self, msg: Randomness):
         self.check_round(msg, self._round)
-        plain = self._pending.pop("plain")
+        plain = self._pending["plain"]
         randomizers = randomizers_from(self.public_key, msg, len(plain), me=self.name)
+        del self._pending["plain"]
         self.done("randomness")
         return [self._scores_reply(msg.round, paillier.encrypt_with(self.public_key, plain, randomizers))]
 
@@ -338,7 +402,7 @@ class Fintech(Role):
         exps = self._local.exponents(rows, loss_exp)
         sums = multiexp(self.public_key, residuals, exps, n_jobs=self.n_jobs)
         n_feat = self._local.n_features
-        masks = draw_masks(n_feat, mask_bits(len(rows)))
+        masks = draw_masks(n_feat, mask_bits(len(rows), self.hyper.parties))
         # Mask before sending: the coordinator must never see the raw gradient. Packing
         # several masked values per ciphertext saves the coordinator decryptions.
         masked = paillier.pack(
@@ -378,7 +442,9 @@ class Fintech(Role):
         self.check_round(msg, round_of(msg.epoch, 999_999))
         if msg.round <= self._round:
             raise ProtocolError(f"{self.name}: round {msg.round} was already served.", party=BANK)
+        self._cursor.check_epoch_end(msg.epoch, me=self.name)
         self._round = msg.round
+        self._cursor.next_epoch()
         change, norm = self._local.end_epoch()
         return [self.reply(EpochReport, BANK, msg.round, epoch=msg.epoch, score_change_sq=change, score_norm_sq=norm)]
 
@@ -460,21 +526,32 @@ class Fintech(Role):
         check_positions(rows, self.table.n_rows, party=self.name, what="checkpointed aligned rows")
         self._resume_state = state
 
-    def _on_resume(self, msg: SessionOpen):
+    def _on_resume(self, msg: SessionOpen, parties: int):
         state = getattr(self, "_resume_state", None)
         if state is None or state["session_id"] != msg.session_id:
             raise ProtocolError(
                 f"{self.name} has no checkpoint of session {msg.session_id!r} to resume.", party=BANK
             )
-        check_key_bits(msg.key_bits, allow_insecure=self.allow_insecure_key and msg.allow_insecure_key, party=self.name)
+        rnd = int(state["round"])
+        epoch, rest = divmod(rnd, 1_000_000)
+        if rest or epoch != msg.resume_epoch:
+            raise ProtocolError(
+                f"{self.name}'s checkpoint of session {msg.session_id!r} is not the end of epoch {msg.resume_epoch}.", party=BANK
+            )
+        hyper = Hyperparameters.from_dict(state["hyperparameters"])
+        check_plan_limits(
+            hyper, len(state["train_rows"]), parties, me=self.name, min_batch_size=self.min_batch_size, max_epochs=self.max_epochs
+        )
+        self._prepare_local(hyper, state["train_rows"], np.asarray(state["aligned_rows"], dtype=np.int64))
+        self._local.set_state(state["local"])
         self.session_id = msg.session_id
         self.purpose = "training"
+        self._parties = parties
         self.normalization = IdNormalization.from_dict(state["id_normalization"])
-        self.aligned_rows = np.asarray(state["aligned_rows"], dtype=np.int64)
-        self._prepare_local(Hyperparameters.from_dict(state["hyperparameters"]), state["train_rows"])
-        self._local.set_state(state["local"])
-        self._round = int(state["round"])
+        self._round = rnd
+        self._cursor.epoch = epoch  # the checkpoint ends an epoch: its first batch is next
         self._session_key_bits = msg.key_bits
+        self._resuming = True
         self._resume_state = None
         self.done("session_open")
         self.expect("public_key", COORDINATOR)

@@ -50,6 +50,7 @@ from riskfed.crypto.encoding import (
     FEATURE_BOUND_BITS,
     FEATURE_FRAC_BITS,
     LOSS_FRAC_BITS,
+    MAX_PARTIES_BITS,
     PARTIAL_SCORE_BOUND_BITS,
     RESIDUAL_BOUND_BITS,
     RESIDUAL_FRAC_BITS,
@@ -64,6 +65,18 @@ OPTIMIZERS = ("preconditioned", "sgd", "momentum", "nesterov", "adam")
 RANDOMNESS = ("coordinator", "own")
 # Ridge added to the local Gram matrix so one-hot blocks and constant columns invert.
 _GRAM_RIDGE = 1e-3
+# The residual bound (riskfed.crypto.encoding) sums at most 2^MAX_PARTIES_BITS partial
+# scores: the bank and at most 63 fintechs.
+MAX_FINTECHS = (1 << MAX_PARTIES_BITS) - 1
+# Public limit on any party's weights (its features after encoding). A party may ask the
+# coordinator to decrypt, per round, as many ciphertexts as its weights need, and a
+# cheating party can put ciphertexts of its choice in them (docs/threat-model.md): the
+# limit bounds what it could learn. The bank may announce a lower one in its plan.
+MAX_FEATURES_PER_PARTY = 1024
+# Rounds are numbered epoch * 1_000_000 + batch + 1 (riskfed.protocol.messages.round_of),
+# below the scoring rounds (from 10^12).
+_MAX_STEPS_PER_EPOCH = 999_998
+_MAX_EPOCHS = 999_999
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,11 @@ class Hyperparameters:
         encrypted column per party; the bank learns the batch loss, an aggregate.
     decay:
         Scale the step by ``1 / (1 + t / steps_per_epoch)`` (halved after one epoch).
+    max_features:
+        Most weights any party may have (its features after encoding; the bank's
+        intercept and loss column come on top). It fixes how many ciphertexts a party may
+        ask the coordinator to decrypt per round, so set it no higher than the parties
+        need; the coordinator also applies its own ceiling (default 1024).
     randomness:
         Who makes the DJN randomizers ``h_s^r`` that every encryption needs:
         ``coordinator`` (default: the key holder makes them with the factorisation,
@@ -103,9 +121,10 @@ class Hyperparameters:
         :mod:`riskfed.roles.coordinator`) or ``own`` (each party makes its own from the
         public key).
     parties, steps_per_epoch:
-        Set by the bank: the number of parties (the ``preconditioned`` step is damped by
-        ``2 / parties``, which keeps block-Jacobi iterations stable for any correlation
-        between parties' features) and the batches per epoch.
+        Set by the bank: the number of parties — the bank and at most 63 fintechs (the
+        ``preconditioned`` step is damped by ``2 / parties``, which keeps block-Jacobi
+        iterations stable for any correlation between parties' features; the mask width
+        grows with it) — and the batches per epoch.
     """
 
     learning_rate: float = 1.0
@@ -121,6 +140,7 @@ class Hyperparameters:
     min_batch_size: int = 256
     decay: bool = True
     randomness: str = "coordinator"
+    max_features: int = MAX_FEATURES_PER_PARTY
     # Filled in by the bank when it plans the session:
     parties: int = 2
     steps_per_epoch: int = 1
@@ -145,16 +165,18 @@ class Hyperparameters:
             raise bad("min_batch_size", "an int in the range [1, inf)", self.min_batch_size)
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < self.min_batch_size:
             raise bad("batch_size", f"an int in the range [{self.min_batch_size}, inf)", self.batch_size)
-        if not isinstance(self.max_epochs, int) or isinstance(self.max_epochs, bool) or self.max_epochs < 1:
-            raise bad("max_epochs", "an int in the range [1, inf)", self.max_epochs)
+        if not _int_in(self.max_epochs, 1, _MAX_EPOCHS):
+            raise bad("max_epochs", f"an int in the range [1, {_MAX_EPOCHS}]", self.max_epochs)
         if not (isinstance(self.tol, (int, float)) and 0 <= self.tol < np.inf):
             raise bad("tol", "a float in the range [0.0, inf)", self.tol)
         if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
             raise bad("momentum", "a float in the range [0.0, 1.0)", self.momentum)
-        if not isinstance(self.parties, int) or self.parties < 2:
-            raise bad("parties", "an int in the range [2, inf)", self.parties)
-        if not isinstance(self.steps_per_epoch, int) or self.steps_per_epoch < 1:
-            raise bad("steps_per_epoch", "an int in the range [1, inf)", self.steps_per_epoch)
+        if not _int_in(self.max_features, 1, np.inf):
+            raise bad("max_features", "an int in the range [1, inf)", self.max_features)
+        if not _int_in(self.parties, 2, MAX_FINTECHS + 1):
+            raise bad("parties", f"an int in the range [2, {MAX_FINTECHS + 1}] (the bank and at most {MAX_FINTECHS} fintechs)", self.parties)
+        if not _int_in(self.steps_per_epoch, 1, _MAX_STEPS_PER_EPOCH):
+            raise bad("steps_per_epoch", f"an int in the range [1, {_MAX_STEPS_PER_EPOCH}]", self.steps_per_epoch)
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -164,21 +186,43 @@ class Hyperparameters:
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
-def gradient_bound_bits(batch_rows: int) -> int:
-    """Bits that bound ``|Σ_i x_ij e_i|`` (and the loss columns) for a batch."""
-    return int(batch_rows).bit_length() + max(FEATURE_BOUND_BITS, PARTIAL_SCORE_BOUND_BITS + LOSS_FRAC_BITS + 1) + RESIDUAL_BOUND_BITS
+def _int_in(value, low, high) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def mask_bits(batch_rows: int) -> int:
+def gradient_bound_bits(batch_rows: int, parties: int = 2) -> int:
+    """Bits that bound ``|Σ_i x_ij e_i|`` (and the loss columns) for a batch.
+
+    A row contributes at most ``2^max(feature, score + loss) · 2^residual``; the first-order
+    aggregate loss adds one such term per party (the fintechs' shares, the bank's own
+    column), so ``ceil(log2(parties))`` more bits cover ``parties`` = the bank plus its
+    fintechs (at most 63, :data:`MAX_FINTECHS`).
+    """
+    if not _int_in(parties, 2, MAX_FINTECHS + 1):
+        raise ConfigurationError(
+            f"A session has the bank and 1 to {MAX_FINTECHS} fintechs (the encoding's bound); got {parties} parties."
+        )
+    per_row = max(FEATURE_BOUND_BITS, PARTIAL_SCORE_BOUND_BITS + LOSS_FRAC_BITS + 1) + RESIDUAL_BOUND_BITS
+    return int(batch_rows).bit_length() + per_row + (parties - 1).bit_length()
+
+
+def mask_bits(batch_rows: int, parties: int = 2) -> int:
     """Mask width: the gradient bound plus 80 bits of statistical hiding."""
-    return gradient_bound_bits(batch_rows) + STATISTICAL_SECURITY_BITS
+    return gradient_bound_bits(batch_rows, parties) + STATISTICAL_SECURITY_BITS
 
 
 def packing_slot_bits(hyper: "Hyperparameters") -> int:
     """Slot width for packed masked values: the mask width of the largest possible batch
-    (a folded tail makes a batch up to ``batch_size + min_batch_size`` rows) plus one bit,
-    because ``g + m`` may exceed ``2^mask_bits`` by at most ``|g|``."""
-    return mask_bits(hyper.batch_size + hyper.min_batch_size) + 1
+    (a folded tail makes a batch up to ``batch_size + min_batch_size`` rows) with the
+    session's number of parties, plus one bit, because ``g + m`` may exceed
+    ``2^mask_bits`` by at most ``|g|``."""
+    return mask_bits(hyper.batch_size + hyper.min_batch_size, hyper.parties) + 1
+
+
+def masked_values(weights: int, *, bank: bool, hyper: "Hyperparameters") -> int:
+    """Masked values a party sends the coordinator per round: one per weight, plus the
+    aggregate loss column for the bank when the plan tracks the loss."""
+    return weights + (1 if bank and hyper.track_loss else 0)
 
 
 def packed_count(values: int, key_bits: int, hyper: "Hyperparameters") -> int:
@@ -465,19 +509,6 @@ class LocalModel:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
             raise ConfigurationError(f"Checkpoint: 'steps' must be an int ≥ 0. Got {steps!r} instead.")
         self.steps = int(steps)
-
-
-def make_batches(train_rows: np.ndarray, seed: int, epoch: int, hyper: Hyperparameters) -> list[np.ndarray]:
-    """Mini-batches of ``train_rows`` for ``epoch``: seeded, none below the minimum size."""
-    order = np.random.default_rng([seed, epoch]).permutation(train_rows)
-    size = hyper.batch_size
-    batches = [order[i : i + size] for i in range(0, len(order), size)]
-    if len(batches) > 1 and len(batches[-1]) < hyper.min_batch_size:
-        # Fold a short tail into the previous batch rather than expose a tiny gradient.
-        # Pop first: indexing [-2] after the pop would pick the wrong batch (or none).
-        tail = batches.pop()
-        batches[-1] = np.concatenate([batches[-1], tail])
-    return batches
 
 
 def draw_masks(count: int, bits: int) -> list[int]:

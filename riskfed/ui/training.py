@@ -50,7 +50,8 @@ class TrainingSettings:
     learning_rate: float = 1.0
     l2: float = 1e-4
     test_size: float = 0.3
-    random_state: int = 0
+    # None: a fresh secret per session (a fixed seed reveals the split; tests and pilots only).
+    random_state: int | None = None
     centralized: bool = True
 
     def estimator(self, *, n_jobs: int = -1) -> VerticalLogisticRegression:
@@ -64,7 +65,7 @@ class TrainingSettings:
             batch_size=int(self.batch_size),
             max_epochs=int(self.max_epochs),
             test_size=float(self.test_size),
-            random_state=int(self.random_state),
+            random_state=None if self.random_state is None else int(self.random_state),
             n_jobs=n_jobs,
         )
 

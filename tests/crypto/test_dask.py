@@ -29,7 +29,8 @@ def cluster():
 def test_training_on_a_local_dask_cluster_equals_the_local_run(cluster, small_pilot):
     # Each party makes its own randomness here, so encryption too runs on the cluster.
     settings = dict(
-        key_bits=512, allow_insecure_key=True, psi="keyed-hash", max_epochs=2, batch_size=512, randomness="own"
+        key_bits=512, allow_insecure_key=True, psi="keyed-hash", max_epochs=2, batch_size=512, randomness="own",
+        random_state=0,  # both runs must draw the same split and batches
     )
     local = VerticalLogisticRegression(n_jobs=1, **settings).fit(
         small_pilot.bank, small_pilot.fintechs, id_column="customer_id", label_column="default"

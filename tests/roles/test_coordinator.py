@@ -1,6 +1,9 @@
-"""The coordinator on its own: key floor, slot limits, one decryption per round, Z*_{n^2}."""
+"""The coordinator on its own: key floor, allowances it computes itself, one decryption per
+planned round in sequence, Z*_{n^2}."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pytest
@@ -12,6 +15,7 @@ from riskfed.protocol.messages import (
     DecryptedMasked,
     KeyRequest,
     MaskedGradient,
+    PlanAccepted,
     PublicKeyAnnounce,
     SessionOpen,
     TrainingPlan,
@@ -36,18 +40,37 @@ def _open(coordinator, *, key_bits=512, allow=True, parties=("bank", "coordinato
     return coordinator.handle(msg)
 
 
-def _opened(c, **hyper):
-    """Open a session on ``c``; return its public key and the bank's plan (bank 2 slots,
-    fintech_1 1 slot, plus ``hyper``), not yet delivered."""
+# At 512 bits with 256-row batches a ciphertext packs two masked values: the bank's 3
+# weights and its loss column take 2 ciphertexts per round, fintech_1's 2 weights 1.
+WEIGHTS = {"bank": 3, "fintech_1": 2}
+PLANNED = dict(batch_size=256, steps_per_epoch=4)  # 1024 training rows
+
+
+def _declare(c, features=2, slots=1, sender="fintech_1"):
+    """A fintech tells the coordinator its number of weights itself."""
+    msg = PlanAccepted(session_id=SESSION, sender=sender, recipient="coordinator", round=0, features=features, slots=slots)
+    return c.handle(msg)
+
+
+def _opened(c, *, train_size=None, weights=WEIGHTS, **hyper):
+    """Open a session on ``c`` and let fintech_1 declare its 2 weights; return the public
+    key and the bank's plan (bank 2 slots, fintech_1 1 slot, plus ``hyper``), not yet
+    delivered."""
     [announce] = _open(c)
     pk = public_key_from(announce, party="bank")
+    _declare(c)
+    hyper = PLANNED | hyper
+    if train_size is None:
+        train_size = hyper["batch_size"] * hyper["steps_per_epoch"]
     plan = TrainingPlan(
         session_id=SESSION,
         sender="bank",
         recipient="coordinator",
         round=0,
-        hyperparameters={"slots": {"bank": 2, "fintech_1": 1}} | hyper,
+        hyperparameters=hyper,
         key_fingerprint=pk.fingerprint,
+        train_size=train_size,
+        party_weights=dict(weights),
     )
     return pk, plan
 
@@ -149,15 +172,16 @@ def test_refuses_another_keys_ciphertexts(coordinator):
         c.handle(forged)
 
 
-def test_training_plan_must_name_the_key_and_slots():
+def test_training_plan_must_name_the_key_and_every_partys_weights():
     c = Coordinator(allow_insecure_key=True)
-    [announce] = _open(c)
-    base = dict(session_id=SESSION, sender="bank", recipient="coordinator", round=0)
+    pk, plan = _opened(c)
     with pytest.raises(ProtocolError, match="names key 0000000000000000, not this session's key"):
-        c.handle(TrainingPlan(**base, hyperparameters={"slots": {"bank": 1}}, key_fingerprint="0" * 16))
-    for slots in (None, {"bank": 0}, {"bank": "2"}, [1]):
-        with pytest.raises(ProtocolError, match="does not say how many gradient slots"):
-            c.handle(TrainingPlan(**base, hyperparameters={"slots": slots}, key_fingerprint=announce.fingerprint))
+        c.handle(dataclasses.replace(plan, key_fingerprint="0" * 16))
+    for weights in ({}, {"bank": 3}, {"bank": 3, "fintech_1": "2"}, {"bank": 3, "fintech_1": 2, "fintech_2": 2}):
+        with pytest.raises(ProtocolError, match="does not say how many weights each party has"):
+            c.handle(dataclasses.replace(plan, party_weights=weights))
+    # Nothing was accepted: the good plan still is.
+    assert isinstance(c.handle(plan)[0], Ack)
 
 
 def test_after_stop_no_more_decryptions(coordinator):
@@ -229,17 +253,21 @@ def test_randomness_is_fresh_and_encrypts(random_source, keypair):
 
 def test_randomness_limits_per_round(random_source):
     c, pk = random_source
-    with pytest.raises(ProtocolError, match="at most 600 per round"):
+    with pytest.raises(ProtocolError, match="asked for 601 randomizers for round 1; its batch of 300 rows needs exactly 300"):
         c.handle(_ask(pk, "bank", 601, 1))
-    with pytest.raises(ProtocolError, match="at most 1200 per round"):
+    with pytest.raises(ProtocolError, match="asked for 1201 randomizers for round 1; its batch of 300 rows needs exactly 600"):
         c.handle(_ask(pk, "fintech_1", 1201, 1))
     with pytest.raises(ProtocolError, match="only from bank, fintech_1"):
         c.handle(_ask(pk, "fintech_9", 10, 1))
-    c.handle(_ask(pk, "bank", 300, 5))
-    with pytest.raises(ProtocolError, match="already had randomness for round 5"):
-        c.handle(_ask(pk, "bank", 300, 5))
+    with pytest.raises(ProtocolError, match="asked for randomness for round 500001, which is not in the training plan"):
+        c.handle(_ask(pk, "bank", 300, 500_001))
+    with pytest.raises(ProtocolError, match="asked for randomness for round 3 out of sequence; its next planned round is 1"):
+        c.handle(_ask(pk, "bank", 300, 3))
+    c.handle(_ask(pk, "bank", 300, 1))
+    with pytest.raises(ProtocolError, match="already had randomness for round 1"):
+        c.handle(_ask(pk, "bank", 300, 1))
     with pytest.raises(CryptoError, match="not this session's"):
-        c.handle(_ask(pk, "bank", 300, 6, fingerprint="0" * 16))
+        c.handle(_ask(pk, "bank", 300, 2, fingerprint="0" * 16))
 
 
 def test_crt_randomizers_are_exactly_h_s_to_the_r(keypair, monkeypatch):
@@ -301,7 +329,9 @@ def test_randomness_is_made_ahead_but_not_past_the_plans_last_round(keypair):
     from riskfed.roles import coordinator as module
 
     c = Coordinator(allow_insecure_key=True, n_jobs=2)
-    pk, plan = _opened(c, randomness="coordinator", batch_size=300, steps_per_epoch=3, max_epochs=1, expansion="bank")
+    pk, plan = _opened(
+        c, randomness="coordinator", batch_size=300, steps_per_epoch=3, max_epochs=1, expansion="bank", train_size=860
+    )
     assert module._AHEAD_ROUNDS == 3
     c.handle(plan)
 
@@ -313,7 +343,7 @@ def test_randomness_is_made_ahead_but_not_past_the_plans_last_round(keypair):
     assert stocked("fintech_1") == 2 * 600  # the plan has two rounds left
     c.handle(_ask(pk, "fintech_1", 600, 2))
     assert stocked("fintech_1") == 600
-    [last] = c.handle(_ask(pk, "fintech_1", 500, 3))  # a short last batch
-    assert last.count == 500
-    assert stocked("fintech_1") == 100  # only the leftover: the plan has no round 4
+    [last] = c.handle(_ask(pk, "fintech_1", 520, 3))  # a short last batch (260 rows)
+    assert last.count == 520
+    assert stocked("fintech_1") == 80  # only the leftover: the plan has no round 4
     c.close()
