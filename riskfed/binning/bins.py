@@ -90,16 +90,17 @@ def level_text(series: pd.Series) -> pd.Series:
 
 
 def nice_cut(low: float, high: float) -> float:
-    """The shortest decimal ``c`` with ``low < c <= high``.
+    """The shortest decimal strictly between ``low`` and ``high`` (else ``high``).
 
     A cut between two observed values may sit anywhere in ``(low, high]`` without moving a
-    training row; a short decimal reads well ("[-inf, 1.5)") and parses back to the same
-    double in SQL engines.
+    training row; a short decimal near the midpoint reads well ("[-inf, 1.5)"), leaves
+    unseen values in between to the nearer side, and parses back to the same double in
+    SQL engines.
     """
     mid = low + (high - low) / 2.0
     for digits in range(1, 18):
         candidate = float(f"{mid:.{digits}g}")
-        if low < candidate <= high:
+        if low < candidate < high:
             return candidate
     return high
 

@@ -63,11 +63,16 @@ def _solver_params(max_bins: int, min_bin_share: float, monotonic_trend, solver:
     }
 
 
-def _fit_quietly(binning, x, y, sample_weight=None):
+def _fit_quietly(binning, x, y, sample_weight=None, *, party: str | None = None, column: str | None = None):
     with warnings.catch_warnings():
         # optbinning warns about pure pre-bins it merges itself; the result says it all.
         warnings.simplefilter("ignore")
-        return binning.fit(x, y, sample_weight=sample_weight)
+        try:
+            return binning.fit(x, y, sample_weight=sample_weight)
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(
+                f"{party or 'bank'}: optimal binning of {column!r} failed in optbinning: {exc}", party=party, column=column
+            ) from None
 
 
 def optimal_numeric(
@@ -106,6 +111,11 @@ def optimal_numeric(
     name = str(series.name)
     spec = _check_specials(specials, numeric=True, party=party, column=name)
     values = numeric_values(series, party=party, column=name)
+    clean_rows = ~np.isnan(values) & ~np.isin(values, spec)
+    labels = np.asarray(y, dtype=np.int64)
+    if np.unique(values[clean_rows]).size < 2 or np.unique(labels[clean_rows]).size < 2:
+        # Nothing to split (one value, or one class among the regular rows): one interval.
+        return Characteristic(name, NUMERIC, specials=spec)
     params = _solver_params(max_bins, min_bin_share, monotonic_trend, solver, time_limit)
     binning = _optbinning(
         name=name,
@@ -115,8 +125,8 @@ def optimal_numeric(
         special_codes=list(spec) or None,
         **params,
     )
-    _fit_quietly(binning, values, np.asarray(y, dtype=np.int64))
-    clean = np.unique(values[~np.isnan(values) & ~np.isin(values, spec)])
+    _fit_quietly(binning, values, labels, party=party, column=name)
+    clean = np.unique(values[clean_rows])
     cuts = []
     for split in np.asarray(binning.splits, dtype=np.float64):
         below, above = clean[clean < split], clean[clean >= split]
@@ -196,7 +206,7 @@ def optimal_merge(
         user_splits=np.arange(order.size - 1) + 0.5,
         **_solver_params(max_bins, min_bin_share, monotonic_trend if ordered else "ascending", solver, time_limit),
     )
-    _fit_quietly(binning, x, y, sample_weight=w)
+    _fit_quietly(binning, x, y, sample_weight=w, column="merge from counts")
     group = np.digitize(np.arange(order.size), np.asarray(binning.splits, dtype=np.float64))
     partition[order] = group - n_bins  # negative labels: never clash with the fixed bins' own
     return partition
