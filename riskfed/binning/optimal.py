@@ -53,7 +53,17 @@ def _optbinning(**params):
     return OptimalBinning(**params)
 
 
-def _solver_params(max_bins: int, min_bin_share: float, monotonic_trend, solver: str, time_limit: float) -> dict:
+def _solver_params(max_bins: int, min_bin_share: float, monotonic_trend, solver: str, time_limit: float,
+                   owner: str = "optimal_merge") -> dict:
+    """optbinning's solver settings, checked first so a bad value reads like scikit-learn's message."""
+    if not isinstance(max_bins, (int, np.integer)) or isinstance(max_bins, bool) or max_bins < 1:
+        raise ConfigurationError(
+            f"The 'max_bins' parameter of {owner} must be an int in the range [1, inf). Got {max_bins!r} instead."
+        )
+    split_share(min_bin_share, owner)
+    check_trend(monotonic_trend, owner)
+    if solver not in SOLVERS:
+        raise ConfigurationError(f"The 'solver' parameter of {owner} must be one of {SOLVERS}. Got {solver!r} instead.")
     return {
         "solver": solver,
         "max_n_bins": max_bins,
@@ -109,6 +119,7 @@ def optimal_numeric(
         Its cuts are the shortest decimals that split the training rows as optbinning did.
     """
     name = str(series.name)
+    params = _solver_params(max_bins, min_bin_share, monotonic_trend, solver, time_limit, "optimal_numeric")
     spec = _check_specials(specials, numeric=True, party=party, column=name)
     values = numeric_values(series, party=party, column=name)
     clean_rows = ~np.isnan(values) & ~np.isin(values, spec)
@@ -116,7 +127,6 @@ def optimal_numeric(
     if np.unique(values[clean_rows]).size < 2 or np.unique(labels[clean_rows]).size < 2:
         # Nothing to split (one value, or one class among the regular rows): one interval.
         return Characteristic(name, NUMERIC, specials=spec)
-    params = _solver_params(max_bins, min_bin_share, monotonic_trend, solver, time_limit)
     binning = _optbinning(
         name=name,
         dtype="numerical",
@@ -191,11 +201,15 @@ def optimal_merge(
         A merge label per pre-bin code, for :meth:`Characteristic.merge`.
     """
     check_trend(monotonic_trend, "optimal_merge")
+    params = _solver_params(max_bins, min_bin_share, monotonic_trend if ordered else "ascending", solver, time_limit)
     count = np.asarray(count, dtype=np.int64)
     events = np.asarray(events, dtype=np.int64)
     n_bins = len(kinds)
     if count.shape != (n_bins,) or events.shape != (n_bins,):
         raise ConfigurationError(f"optimal_merge needs one count and one event count per bin ({n_bins}).")
+    if np.any(events < 0) or np.any(events > count):
+        # Counts may come from another party's sums: never hand the solver impossible ones.
+        raise ConfigurationError("optimal_merge needs 0 <= events <= rows in every bin.")
     partition = np.arange(n_bins)
     order = _merge_order(kinds, count, events, ordered)
     if order.size < 2 or not (0 < events.sum() < count.sum()):
@@ -204,7 +218,7 @@ def optimal_merge(
     binning = _optbinning(
         dtype="numerical",
         user_splits=np.arange(order.size - 1) + 0.5,
-        **_solver_params(max_bins, min_bin_share, monotonic_trend if ordered else "ascending", solver, time_limit),
+        **params,
     )
     _fit_quietly(binning, x, y, sample_weight=w, column="merge from counts")
     group = np.digitize(np.arange(order.size), np.asarray(binning.splits, dtype=np.float64))

@@ -449,7 +449,14 @@ def _merge_stats(stats: BinStatistics, merged: Characteristic, code_map: np.ndar
 
 
 def plan_merges(
-    layout: Mapping[str, Mapping], statistics: Mapping[str, BinStatistics], **settings
+    layout: Mapping[str, Mapping],
+    statistics: Mapping[str, BinStatistics],
+    *,
+    max_bins: int = 10,
+    min_bin_share: float = 0.05,
+    monotonic_trend: str | None = "auto",
+    solver: str = "cp",
+    time_limit: float = 100.0,
 ) -> dict[str, list[int]]:
     """The label holder's merge maps for another party's bins, from counts only.
 
@@ -460,9 +467,8 @@ def plan_merges(
     statistics:
         Rows and events per bin of those characteristics (the bank gets them under
         encryption; only the characteristics the other party shared).
-    **settings:
-        ``max_bins``, ``min_bin_share``, ``monotonic_trend``, ``solver``, ``time_limit``
-        for :func:`riskfed.binning.optimal.optimal_merge`.
+    max_bins, min_bin_share, monotonic_trend, solver, time_limit:
+        As for :func:`riskfed.binning.optimal.optimal_merge`.
 
     Returns
     -------
@@ -475,7 +481,10 @@ def plan_merges(
             raise ConfigurationError(f"plan_merges: {name!r} has statistics but no layout.", column=name)
         kinds = layout[name]["kinds"]
         ordered = layout[name]["dtype"] == NUMERIC
-        out[name] = optimal.optimal_merge(kinds, stats.count, stats.events, ordered=ordered, **settings).tolist()
+        out[name] = optimal.optimal_merge(
+            kinds, stats.count, stats.events, ordered=ordered, max_bins=max_bins, min_bin_share=min_bin_share,
+            monotonic_trend=monotonic_trend, solver=solver, time_limit=time_limit,
+        ).tolist()
     return out
 
 

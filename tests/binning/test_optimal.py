@@ -126,3 +126,12 @@ def test_bad_trend_and_mismatched_counts_are_configuration_errors():
 def test_merge_of_a_single_bin_or_one_class_is_the_identity():
     assert list(optimal_merge(["interval", "missing"], [10, 0], [3, 0], ordered=True)) == [0, 1]
     assert list(optimal_merge(["interval", "interval", "missing"], [10, 5, 0], [0, 0, 0], ordered=True)) == [0, 1, 2]
+
+
+def test_solver_parameters_and_impossible_counts_are_checked_before_optbinning():
+    with pytest.raises(ConfigurationError, match=r"The 'min_bin_share' parameter of optimal_merge must be a float in the range \(0.0, 0.5\]"):
+        optimal_merge(["interval"] * 2, [5, 5], [1, 2], ordered=True, min_bin_share=0.9)
+    with pytest.raises(ConfigurationError, match=r"The 'max_bins' parameter of optimal_numeric must be an int"):
+        optimal_numeric(pd.Series([1.0, 2.0], name="x"), np.array([0, 1]), max_bins=0)
+    with pytest.raises(ConfigurationError, match="0 <= events <= rows in every bin"):
+        optimal_merge(["interval"] * 2, [5, 5], [6, 2], ordered=True)
