@@ -18,8 +18,8 @@ Modules: :mod:`~riskfed.binning.bins` (a characteristic's bins, assignment, merg
 
 from riskfed.binning.bins import Bin, Characteristic
 from riskfed.binning.export import json_table, sql_case, sql_select
-from riskfed.binning.optimal import MONOTONIC_TRENDS, optimal_merge, optimal_numeric
-from riskfed.binning.party import BinCodes, PartyBinner, plan_merges
+from riskfed.binning.optimal import MONOTONIC_TRENDS, optimal_merge, optimal_numeric, plan_merges
+from riskfed.binning.party import BinCodes, PartyBinner
 from riskfed.binning.prebin import prebin_categorical, prebin_numeric, quantile_cuts
 from riskfed.binning.stability import CharacteristicStability, stability_band, stability_index
 from riskfed.binning.woe import BinStatistics, IVSelection, iv_strength, select_by_iv, woe_iv

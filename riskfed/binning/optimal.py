@@ -16,6 +16,7 @@ Two entry points, both run by the bank (the only party with labels):
     pre-bins, so it sees exactly what it would see on the rows themselves restricted to
     those pre-bin boundaries (``tests/binning/test_optimal.py`` checks the equality).
     Categorical pre-bins are ordered by event rate first, as optbinning orders levels.
+    :func:`plan_merges` does it for every characteristic a party shared.
 
 Nothing fitted by optbinning is kept: the result is a plain
 :class:`~riskfed.binning.bins.Characteristic` (cuts or level groups).
@@ -25,13 +26,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from riskfed.binning.bins import GROUP, INTERVAL, NUMERIC, OTHER, Characteristic, nice_cut, numeric_values
 from riskfed.binning.prebin import _check_specials
+from riskfed.binning.woe import BinStatistics
 from riskfed.errors import ConfigurationError
 
 MONOTONIC_TRENDS = ("auto", "ascending", "descending", "peak", "valley", None)
@@ -224,6 +226,46 @@ def optimal_merge(
     group = np.digitize(np.arange(order.size), np.asarray(binning.splits, dtype=np.float64))
     partition[order] = group - n_bins  # negative labels: never clash with the fixed bins' own
     return partition
+
+
+def plan_merges(
+    layout: Mapping[str, Mapping],
+    statistics: Mapping[str, BinStatistics],
+    *,
+    max_bins: int = 10,
+    min_bin_share: float = 0.05,
+    monotonic_trend: str | None = "auto",
+    solver: str = "cp",
+    time_limit: float = 100.0,
+) -> dict[str, list[int]]:
+    """The label holder's merge maps for another party's bins, from counts only.
+
+    Parameters
+    ----------
+    layout:
+        The other party's :meth:`~riskfed.binning.party.PartyBinner.layout`.
+    statistics:
+        Rows and events per bin of those characteristics (the bank gets them under
+        encryption; only the characteristics the other party shared).
+    max_bins, min_bin_share, monotonic_trend, solver, time_limit:
+        As for :func:`optimal_merge`.
+
+    Returns
+    -------
+    dict
+        Characteristic → merge label per bin code, for :meth:`~riskfed.binning.party.PartyBinner.merge`.
+    """
+    out = {}
+    for name, stats in statistics.items():
+        if name not in layout:
+            raise ConfigurationError(f"plan_merges: {name!r} has statistics but no layout.", column=name)
+        kinds = layout[name]["kinds"]
+        ordered = layout[name]["dtype"] == NUMERIC
+        out[name] = optimal_merge(
+            kinds, stats.count, stats.events, ordered=ordered, max_bins=max_bins, min_bin_share=min_bin_share,
+            monotonic_trend=monotonic_trend, solver=solver, time_limit=time_limit,
+        ).tolist()
+    return out
 
 
 def split_share(min_bin_share: float, owner: str) -> float:

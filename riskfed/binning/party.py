@@ -7,7 +7,8 @@ party's data:
 * the bank fits it with ``method="optimal"`` and its labels (optbinning), or label-free
   and then merges its own pre-bins from counts;
 * the bank turns per-bin event counts of a fintech's pre-bins into merge maps
-  (:func:`plan_merges`); the fintech applies them (:meth:`PartyBinner.merge`).
+  (:func:`riskfed.binning.optimal.plan_merges`); the fintech applies them
+  (:meth:`PartyBinner.merge`).
 
 What a party holds, sends and learns here:
 
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from riskfed.binning import optimal
-from riskfed.binning.bins import CATEGORICAL, NUMERIC, UNSEEN_POLICIES, Characteristic
+from riskfed.binning.bins import UNSEEN_POLICIES, Characteristic
 from riskfed.binning.prebin import prebin_categorical, prebin_numeric
 from riskfed.binning.stability import CharacteristicStability
 from riskfed.binning.woe import BinStatistics
@@ -448,44 +449,4 @@ def _merge_stats(stats: BinStatistics, merged: Characteristic, code_map: np.ndar
     return BinStatistics(stats.name, tuple(b.label for b in merged.bins), count, events)
 
 
-def plan_merges(
-    layout: Mapping[str, Mapping],
-    statistics: Mapping[str, BinStatistics],
-    *,
-    max_bins: int = 10,
-    min_bin_share: float = 0.05,
-    monotonic_trend: str | None = "auto",
-    solver: str = "cp",
-    time_limit: float = 100.0,
-) -> dict[str, list[int]]:
-    """The label holder's merge maps for another party's bins, from counts only.
-
-    Parameters
-    ----------
-    layout:
-        The other party's :meth:`PartyBinner.layout`.
-    statistics:
-        Rows and events per bin of those characteristics (the bank gets them under
-        encryption; only the characteristics the other party shared).
-    max_bins, min_bin_share, monotonic_trend, solver, time_limit:
-        As for :func:`riskfed.binning.optimal.optimal_merge`.
-
-    Returns
-    -------
-    dict
-        Characteristic → merge label per bin code, for :meth:`PartyBinner.merge`.
-    """
-    out = {}
-    for name, stats in statistics.items():
-        if name not in layout:
-            raise ConfigurationError(f"plan_merges: {name!r} has statistics but no layout.", column=name)
-        kinds = layout[name]["kinds"]
-        ordered = layout[name]["dtype"] == NUMERIC
-        out[name] = optimal.optimal_merge(
-            kinds, stats.count, stats.events, ordered=ordered, max_bins=max_bins, min_bin_share=min_bin_share,
-            monotonic_trend=monotonic_trend, solver=solver, time_limit=time_limit,
-        ).tolist()
-    return out
-
-
-__all__ = ["BinCodes", "CATEGORICAL", "NUMERIC", "PartyBinner", "plan_merges"]
+__all__ = ["BinCodes", "PartyBinner"]
