@@ -246,10 +246,10 @@ def sweep(sets: list[DataSet]) -> None:
         for design in SWEEP_DESIGNS:
             sub = table[design]
             ok = sub[(sub["peer 80/20"] >= 0.775) & (sub["70/30"] >= 0.768)]
-            best = sub.sort_values("peer 80/20", ascending=False).head(3)
+            shown = (ok if len(ok) else sub).sort_values("peer 80/20", ascending=False)
             print(f"\n{ds.name}, {design}: {len(ok)} of {len(sub)} settings reach >= 0.775 (peer 80/20) and "
-                  f">= 0.768 (70/30); best three on the peer split:")
-            print(best.round(4).to_string())
+                  f">= 0.768 (70/30); {'those' if len(ok) else 'the best three'}, by peer AUC (5 decimals):")
+            print(shown.head(len(ok) or 3).round(5).to_string())
 
 
 def main() -> None:

@@ -18,6 +18,10 @@ holds
 sends (when the protocol asks)
     :meth:`PartyBinner.layout` — the kind of each bin, optionally its labels — so the
     label holder can merge bins by counts; never a row's bin.
+receives
+    a fintech: a merge map (a label per bin code) and per-bin statistics only if the
+    protocol gives them back; the label holder: per-bin rows and events of a fintech's
+    bins.
 learns
     a fintech: at most the merge map it agreed to receive; the label holder: per-bin event
     counts of the bins a fintech chose to share.
@@ -110,7 +114,7 @@ class PartyBinner:
         *,
         method: str = "quantile",
         max_bins: int = 10,
-        min_bin_share: float = 0.05,
+        min_bin_share: float = 0.03,
         monotonic_trend: str | None = "auto",
         prebinning: str = "cart",
         max_prebins: int = 20,

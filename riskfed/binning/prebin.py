@@ -109,7 +109,7 @@ def prebin_numeric(
     party: str,
     specials: Sequence = (),
     max_bins: int = 10,
-    min_bin_share: float = 0.05,
+    min_bin_share: float = 0.03,
 ) -> Characteristic:
     """Label-free bins of one numeric column: tie-aware quantiles, missing, specials.
 
