@@ -22,12 +22,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from riskfed import __version__
-from riskfed.crypto.keys import DEFAULT_KEY_BITS
+from riskfed import __version__, settings
 from riskfed.data.io import atomic_output_dir, check_output_dir, read_table, write_json, write_table
 from riskfed.errors import RiskfedError
 from riskfed.federation import Cancelled, ProgressEvent
-from riskfed.roles.local import EXPANSIONS, RANDOMNESS
 
 console = Console(stderr=True)
 out_console = Console()
@@ -47,81 +45,32 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number ≥ 0, got {text!r}") from None
-    if not 0 <= value < 1 << 32:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 4294967295], got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
-    return value
-
-
-def _open_fraction(text: str) -> float:
-    value = _fraction(text)
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value}")
-    return value
-
-
+# The options of the job (run, pilot), generated from riskfed.settings: same defaults,
+# checks and help as the library's.
+_JOB_OPTIONS = [p.name for p in settings.params(owner="estimator", cli=True)] + ["centralized"]
 _SEED_HELP = {
     # A pilot's data are synthetic: its printed figures stay reproducible.
-    "pilot": "seed of the synthetic data and of the training split and batch order (default 0: the pilot's figures "
-    "are reproducible; a known seed reveals the split, so never fix one on real data)",
-    "run": "fix the split and batch order, for a reproducible test run (default: a fresh 256-bit secret per session; "
-    "anyone who knows a fixed seed and the class counts can replay the split and learn labels)",
+    "pilot": "seed of the synthetic data and of the training split and batch order (the pilot's figures are "
+    "reproducible; a known seed reveals the split, so never fix one on real data)",
 }
 
 
 def _add_training_options(p: argparse.ArgumentParser, *, command: str) -> None:
-    g = p.add_argument_group("training")
-    g.add_argument("--key-bits", type=int, default=DEFAULT_KEY_BITS, help="Paillier key size (default 2048; 3072 for long-lived models)")
-    g.add_argument("--psi", choices=("ecdh", "keyed-hash"), default="ecdh", help="id alignment (default ecdh; keyed-hash is faster but lets a key holder test guesses of the other side's ids)")
-    g.add_argument("--test-size", type=_open_fraction, default=0.3, help="holdout share of the shared customers (default 0.3)")
-    g.add_argument("--epochs", type=_positive_int, default=5, help="maximum epochs (default 5; training stops once the scores move by less than --tol of their spread in an epoch)")
-    g.add_argument("--tol", type=float, default=0.1, help="convergence tolerance (default 0.1)")
-    g.add_argument("--batch-size", type=_positive_int, default=1024, help="rows per mini-batch (default 1024, minimum 256)")
-    g.add_argument("--learning-rate", type=float, default=1.0, help="step size (default 1.0)")
-    g.add_argument("--l2", type=float, default=1e-4, help="L2 penalty on standardised weights (default 1e-4)")
-    g.add_argument("--expansion", choices=EXPANSIONS, default="bank", help="loss expansion: second order at the bank's partial score (default), first order there (bank-linear: half the fintech's encryptions) or at zero (Hardy et al. Taylor loss)")
-    g.add_argument("--randomness", choices=RANDOMNESS, default="coordinator", help="who makes the encryption randomness: the key holder, with the factorisation, ahead of time (default), or each party itself (own)")
-    g.add_argument("--seed", type=_seed, default=0 if command == "pilot" else None, help=_SEED_HELP[command])
-    g.add_argument("--n-jobs", type=int, default=-1, help="worker processes per party (default -1: all cores)")
-    g.add_argument("--dask-scheduler", metavar="ADDRESS", help="run the Paillier kernels on this Dask scheduler")
-    g.add_argument("--insecure-test-key", action="store_true", help="TEST ONLY: allow keys below 2048 bits")
-    g.add_argument("--no-centralized", action="store_true", help="skip the centralised reference model")
-    g.add_argument("--quiet", action="store_true", help="no progress bars")
+    overrides = {"random_state": 0} if command == "pilot" else {}
+    helps = {"random_state": _SEED_HELP[command]} if command in _SEED_HELP else {}
+    for group, about in settings.GROUPS.items():
+        names = [n for n in _JOB_OPTIONS if settings.param(n).group == group]
+        if names:
+            settings.add_cli_options(p.add_argument_group(f"{group}: {about}"), names, defaults=overrides, helps=helps)
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _estimator(args):
     from riskfed.models.federated import VerticalLogisticRegression
 
-    return VerticalLogisticRegression(
-        key_bits=args.key_bits,
-        allow_insecure_key=args.insecure_test_key,
-        psi=args.psi,
-        learning_rate=args.learning_rate,
-        l2=args.l2,
-        batch_size=args.batch_size,
-        max_epochs=args.epochs,
-        tol=args.tol,
-        expansion=args.expansion,
-        randomness=args.randomness,
-        test_size=args.test_size,
-        random_state=args.seed,
-        n_jobs=args.n_jobs,
-        dask_scheduler=args.dask_scheduler,
-    )
+    values = settings.cli_values(args, _JOB_OPTIONS)
+    values.pop("centralized")
+    return VerticalLogisticRegression(**values)
 
 
 class _Bars:
@@ -217,7 +166,7 @@ def cmd_pilot(args) -> int:
             id_column=pilot.id_column,
             label_column=pilot.label_column,
             estimator=_estimator(args),
-            centralized=not args.no_centralized,
+            centralized=args.centralized,
             progress=bars,
         )
         bars.step("scoring", 0, 1, f"{len(pilot.applicants):,} new applicants")
@@ -275,7 +224,7 @@ def cmd_run(args) -> int:
             fintech_id_columns=fintech_ids,
             categorical=args.categorical or (),
             out_dir=args.out,
-            centralized=not args.no_centralized,
+            centralized=args.centralized,
             estimator=_estimator(args),
             progress=bars,
             sources=sources,
@@ -629,9 +578,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("pilot", help="generate synthetic bank and fintech data and run the whole job on it")
-    p.add_argument("--customers", type=_positive_int, default=20_000, help="bank customers (default 20000)")
-    p.add_argument("--overlap", type=_fraction, default=0.7, help="share of bank customers the fintech knows (default 0.7)")
-    p.add_argument("--fintechs", type=_positive_int, default=1, help="number of fintechs; ≥ 2 splits the partner features (default 1)")
+    settings.add_cli_options(p, ["customers", "overlap", "fintechs"])
     p.add_argument("--out", type=Path, default=Path("pilot_out"), help="output directory (default pilot_out)")
     p.add_argument("--processes", action="store_true", help="run each party as its own OS process on loopback, talking gRPC over mutual TLS with generated certificates")
     p.add_argument("--timeout", type=_positive_float, default=None, help="with --processes: seconds to wait for any one reply (default 300)")
@@ -661,21 +608,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="scores file (.csv or .parquet)")
     p.add_argument("--id-column", help="applicant id column (default: the training id column)")
     p.add_argument("--fintech-id-column", action="append", help="a fintech's id column when it differs")
-    p.add_argument("--psi", choices=("keyed-hash", "ecdh"), default="keyed-hash", help="how applicants are matched (default keyed-hash with a fresh key)")
-    p.add_argument("--chunk-rows", type=_positive_int, default=100_000, help="applicants per chunk (default 100000)")
-    p.add_argument("--base-points", type=float, help="scorecard points at the base odds (default 600)")
-    p.add_argument("--base-odds", type=float, help="good:bad odds at the base points (default 50)")
-    p.add_argument("--pdo", type=float, help="points to double the odds (default 20)")
-    p.add_argument("--n-jobs", type=int, default=1, help="worker processes (default 1)")
+    settings.add_cli_options(p, ["scoring_psi", "chunk_rows"])
+    # The scale saved with the model unless one of these is given.
+    model_scale = "(default: the model's)"
+    settings.add_cli_options(
+        p, ["base_points", "base_odds", "pdo"], defaults=dict.fromkeys(["base_points", "base_odds", "pdo"]),
+        helps={n: f"{settings.param(n).help} {model_scale}" for n in ("base_points", "base_odds", "pdo")},
+    )
+    settings.add_cli_options(p, ["n_jobs"], defaults={"n_jobs": 1})
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = _add_network_options(p)
     g.add_argument("--fintech-at", action="append", metavar="[NAME=]HOST:PORT", help="score with the fintech services at these addresses (model order)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("generate", help="write a synthetic data set (e.g. to regenerate sample_data/)")
-    p.add_argument("--customers", type=_positive_int, default=2_000)
-    p.add_argument("--overlap", type=_fraction, default=0.7)
-    p.add_argument("--fintechs", type=_positive_int, default=1)
+    # sample_data/ holds 2,000 customers: small enough to keep in the repository.
+    settings.add_cli_options(p, ["customers", "overlap", "fintechs"], defaults={"customers": 2_000})
     p.add_argument("--applicants", type=int, default=None)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--formats", default="parquet,csv", help="comma-separated: parquet,csv")

@@ -55,6 +55,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from riskfed import settings
 from riskfed.errors import ConfigurationError
 
 __all__ = [
@@ -87,6 +88,8 @@ FINTECH_FEATURES: tuple[str, ...] = (
     "account_age_months",
 )
 """All partner feature columns; with several fintechs they are dealt round-robin."""
+# Each pilot fintech gets at least one of them (the declared upper bound of ``fintechs``).
+assert settings.param("fintechs").constraints[0].right == len(FINTECH_FEATURES)
 
 HOME_OWNERSHIP = ("RENT", "OWN", "MORTGAGE", "OTHER")
 REGIONS = ("North", "South", "East", "West", "Central")
@@ -205,13 +208,7 @@ def _bad_parameter(
 
 
 def _validate(customers, overlap, fintechs, applicants, fintech_only_share, seed) -> None:
-    if not (_is_int(customers) and customers >= 100):
-        raise _bad_parameter("customers", "an int in the range [100, inf)", customers)
-    if not (_is_real(overlap) and 0.0 < overlap <= 1.0):
-        raise _bad_parameter("overlap", "a float in the range (0.0, 1.0]", overlap)
-    n_features = len(FINTECH_FEATURES)
-    if not (_is_int(fintechs) and 1 <= fintechs <= n_features):
-        raise _bad_parameter("fintechs", f"an int in the range [1, {n_features}]", fintechs)
+    settings.validate({"customers": customers, "overlap": overlap, "fintechs": fintechs}, "generate_pilot")
     if applicants is not None and not (_is_int(applicants) and applicants >= 0):
         raise _bad_parameter("applicants", "an int in the range [0, inf) or None", applicants)
     if not (_is_real(fintech_only_share) and fintech_only_share >= 0.0):
@@ -410,10 +407,10 @@ def _frame(
 
 
 def generate_pilot(
-    customers: int = 20_000,
+    customers: int = settings.default("customers"),
     *,
-    overlap: float = 0.7,
-    fintechs: int = 1,
+    overlap: float = settings.default("overlap"),
+    fintechs: int = settings.default("fintechs"),
     applicants: int | None = None,
     fintech_only_share: float = 0.3,
     seed: int = 0,

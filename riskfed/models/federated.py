@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from riskfed.alignment.normalize import IdNormalization
-from riskfed.crypto.keys import DEFAULT_KEY_BITS, check_key_bits
+from riskfed import settings
+from riskfed.crypto.keys import check_key_bits
 from riskfed.crypto.parallel import dask_backend
 from riskfed.data.io import write_json
 from riskfed.data.schema import PartyTable, validate_table
@@ -36,15 +37,18 @@ from riskfed.federation import ProgressCallback, SessionOutcome, run_training_se
 from riskfed.models.baselines import FallbackModel
 from riskfed.models.parts import read_model_part
 from riskfed.protocol.messages import BANK, fintech_name
-from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, PSI_METHODS, Bank
+from riskfed.roles.bank import Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
-from riskfed.roles.local import MAX_FEATURES_PER_PARTY, Hyperparameters
-from riskfed.roles.plan import check_seed
+from riskfed.roles.local import Hyperparameters
 from riskfed.scoring.scorecard import Scorecard
 from riskfed.transport.memory import InMemoryTransport
 
 MODEL_FILE = "model.json"
+# The estimator's parameters and their defaults, declared once in riskfed.settings.
+_D = settings.defaults(owner="estimator")
+# Those it passes on in the training plan.
+_HYPER = [p.name for p in settings.params(owner="estimator") if "hyperparameters" in p.owners]
 
 
 class FederatedModel:
@@ -196,29 +200,29 @@ class VerticalLogisticRegression:
     def __init__(
         self,
         *,
-        key_bits: int = DEFAULT_KEY_BITS,
-        allow_insecure_key: bool = False,
-        psi: str = "ecdh",
-        learning_rate: float = 1.0,
-        optimizer: str = "preconditioned",
-        expansion: str = "bank",
-        l2: float = 1e-4,
-        batch_size: int = 1024,
-        max_epochs: int = 5,
-        tol: float = 0.1,
-        averaging: bool = True,
-        decay: bool = True,
-        track_loss: bool = True,
-        randomness: str = "coordinator",
-        max_features: int = MAX_FEATURES_PER_PARTY,
-        test_size: float = 0.3,
-        min_intersection: int = DEFAULT_MIN_INTERSECTION,
-        random_state: int | None = None,
-        n_jobs: int = -1,
-        dask_scheduler: str | None = None,
-        base_points: float = 600.0,
-        base_odds: float = 50.0,
-        pdo: float = 20.0,
+        key_bits: int = _D["key_bits"],
+        allow_insecure_key: bool = _D["allow_insecure_key"],
+        psi: str = _D["psi"],
+        learning_rate: float = _D["learning_rate"],
+        optimizer: str = _D["optimizer"],
+        expansion: str = _D["expansion"],
+        l2: float = _D["l2"],
+        batch_size: int = _D["batch_size"],
+        max_epochs: int = _D["max_epochs"],
+        tol: float = _D["tol"],
+        averaging: bool = _D["averaging"],
+        decay: bool = _D["decay"],
+        track_loss: bool = _D["track_loss"],
+        randomness: str = _D["randomness"],
+        max_features: int = _D["max_features"],
+        test_size: float = _D["test_size"],
+        min_intersection: int = _D["min_intersection"],
+        random_state: int | None = _D["random_state"],
+        n_jobs: int = _D["n_jobs"],
+        dask_scheduler: str | None = _D["dask_scheduler"],
+        base_points: float = _D["base_points"],
+        base_odds: float = _D["base_odds"],
+        pdo: float = _D["pdo"],
     ) -> None:
         self.key_bits = key_bits
         self.allow_insecure_key = allow_insecure_key
@@ -245,35 +249,12 @@ class VerticalLogisticRegression:
         self.pdo = pdo
 
     def _hyperparameters(self) -> Hyperparameters:
-        return Hyperparameters(
-            learning_rate=self.learning_rate,
-            optimizer=self.optimizer,
-            expansion=self.expansion,
-            l2=self.l2,
-            batch_size=self.batch_size,
-            max_epochs=self.max_epochs,
-            tol=self.tol,
-            averaging=self.averaging,
-            decay=self.decay,
-            track_loss=self.track_loss,
-            randomness=self.randomness,
-            max_features=self.max_features,
-        )
+        return Hyperparameters(**{name: getattr(self, name) for name in _HYPER})
 
     def _validate_params(self) -> Hyperparameters:
+        """Check every parameter against :mod:`riskfed.settings`; return the training plan."""
+        settings.validate({name: getattr(self, name) for name in _D}, type(self).__name__)
         check_key_bits(self.key_bits, allow_insecure=self.allow_insecure_key)
-        if self.psi not in PSI_METHODS:
-            raise ConfigurationError(
-                f"The 'psi' parameter of VerticalLogisticRegression must be one of {', '.join(PSI_METHODS)}. "
-                f"Got {self.psi!r} instead."
-            )
-        if not isinstance(self.min_intersection, int) or self.min_intersection < 1:
-            raise ConfigurationError(
-                "The 'min_intersection' parameter of VerticalLogisticRegression must be an int in the range "
-                f"[1, inf). Got {self.min_intersection!r} instead."
-            )
-        check_seed(self.random_state, name="random_state", owner="VerticalLogisticRegression")
-        Scorecard(base_points=self.base_points, base_odds=self.base_odds, pdo=self.pdo)
         return self._hyperparameters()
 
     def fit(

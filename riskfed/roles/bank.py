@@ -43,6 +43,7 @@ import uuid
 import gmpy2
 import numpy as np
 
+from riskfed import settings
 from riskfed.alignment.ecdh import EcdhKey
 from riskfed.alignment.index import AlignedIndex, intersect_all, match_positions
 from riskfed.alignment.keyed_hash import keyed_digests, new_shared_key
@@ -108,11 +109,9 @@ from riskfed.roles.plan import (
     stratified_split,
 )
 
-PSI_METHODS = ("ecdh", "keyed-hash")
-
-
+PSI_METHODS = settings.param("psi").constraints[0].values
 # Fewer shared customers than this cannot support a train/holdout split worth reporting.
-DEFAULT_MIN_INTERSECTION = 100
+DEFAULT_MIN_INTERSECTION = settings.default("min_intersection")
 SCORING_ROUND_BASE = 10**12
 
 
@@ -224,10 +223,7 @@ class Bank(Role):
         session_id: str | None = None,
     ) -> list[SessionOpen]:
         """Messages that open a session: to the coordinator first (training), then fintechs."""
-        if psi_method not in PSI_METHODS:
-            raise ConfigurationError(
-                f"The 'psi' parameter must be one of {', '.join(PSI_METHODS)}. Got {psi_method!r} instead."
-            )
+        settings.check("psi", psi_method, "Bank")
         if purpose == "training":
             check_key_bits(key_bits, allow_insecure=self.allow_insecure_key, party=BANK)
         self.session_id = session_id or uuid.uuid4().hex
@@ -375,8 +371,7 @@ class Bank(Role):
     # -- training plan ----------------------------------------------------------------
     def plan_training(self, hyper: Hyperparameters, *, test_size: float = 0.3) -> list[TrainingPlan]:
         """Split the intersection (stratified) and announce the plan to the fintechs."""
-        if not (isinstance(test_size, (int, float)) and 0 < test_size < 1):
-            raise ConfigurationError(f"The 'test_size' parameter must be a float in the range (0.0, 1.0). Got {test_size!r} instead.")
+        settings.check("test_size", test_size, "Bank")
         if self.aligned is None:
             raise ProtocolError("bank: align before planning training.")
         y = self.table.labels[self.aligned.bank_rows]
@@ -871,10 +866,7 @@ class ScoringBank(Role):
         n_jobs: int = 1,
     ) -> None:
         super().__init__(BANK)
-        if psi_method not in PSI_METHODS:
-            raise ConfigurationError(
-                f"The 'psi' parameter must be one of {', '.join(PSI_METHODS)}. Got {psi_method!r} instead."
-            )
+        settings.check("scoring_psi", psi_method, "ScoringBank")
         self.fintechs = list(fintechs)
         self.normalization = normalization or IdNormalization()
         self.psi_method = psi_method

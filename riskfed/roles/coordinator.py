@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 from joblib.externals.loky import ProcessPoolExecutor
 
+from riskfed import settings
 from riskfed.crypto import native, paillier
 from riskfed.crypto.keys import check_key_bits, generate_keypair
 from riskfed.crypto.parallel import local_jobs
@@ -121,10 +122,7 @@ class Coordinator(Role):
         max_features: int = MAX_FEATURES_PER_PARTY,
     ) -> None:
         super().__init__(name)
-        if isinstance(max_features, bool) or not isinstance(max_features, int) or max_features < 1:
-            raise ConfigurationError(
-                f"The 'max_features' parameter of Coordinator must be an int in the range [1, inf). Got {max_features!r} instead."
-            )
+        settings.check("max_features", max_features, "Coordinator")
         self.allow_insecure_key = allow_insecure_key
         self.n_jobs = n_jobs
         self.max_features = max_features

@@ -59,24 +59,27 @@ from riskfed.crypto.encoding import (
     STATISTICAL_SECURITY_BITS,
     quantize,
 )
+from riskfed import settings
 from riskfed.errors import ConfigurationError
 
-OPTIMIZERS = ("preconditioned", "sgd", "momentum", "nesterov", "adam")
-RANDOMNESS = ("coordinator", "own")
+OPTIMIZERS = settings.param("optimizer").constraints[0].values
+RANDOMNESS = settings.param("randomness").constraints[0].values
+EXPANSIONS = settings.param("expansion").constraints[0].values
 # Ridge added to the local Gram matrix so one-hot blocks and constant columns invert.
 _GRAM_RIDGE = 1e-3
-# The residual bound (riskfed.crypto.encoding) sums at most 2^MAX_PARTIES_BITS partial
-# scores: the bank and at most 63 fintechs.
-MAX_FINTECHS = (1 << MAX_PARTIES_BITS) - 1
+# The bank and at most 63 fintechs (the residual bound of riskfed.crypto.encoding).
+MAX_FINTECHS = settings.MAX_FINTECHS
+assert MAX_FINTECHS == (1 << MAX_PARTIES_BITS) - 1
 # Public limit on any party's weights (its features after encoding). A party may ask the
 # coordinator to decrypt, per round, as many ciphertexts as its weights need, and a
 # cheating party can put ciphertexts of its choice in them (docs/threat-model.md): the
 # limit bounds what it could learn. The bank may announce a lower one in its plan.
-MAX_FEATURES_PER_PARTY = 1024
-# Rounds are numbered epoch * 1_000_000 + batch + 1 (riskfed.protocol.messages.round_of),
-# below the scoring rounds (from 10^12).
-_MAX_STEPS_PER_EPOCH = 999_998
-_MAX_EPOCHS = 999_999
+MAX_FEATURES_PER_PARTY = settings.default("max_features")
+# Settings declared in riskfed.settings (the estimator's checks and messages); the
+# others are set by the bank when it plans the session.
+_DECLARED = tuple(p.name for p in settings.params(owner="hyperparameters") if p.name != "batch_size")
+_OWNER = "VerticalLogisticRegression"
+_D = settings.defaults(owner="hyperparameters")
 
 
 @dataclass(frozen=True)
@@ -127,56 +130,38 @@ class Hyperparameters:
         grows with it) — and the batches per epoch.
     """
 
-    learning_rate: float = 1.0
-    optimizer: str = "preconditioned"
-    expansion: str = "bank"
-    l2: float = 1e-4
-    batch_size: int = 1024
-    max_epochs: int = 5
-    tol: float = 0.1
-    averaging: bool = True
-    track_loss: bool = True
-    momentum: float = 0.9
-    min_batch_size: int = 256
-    decay: bool = True
-    randomness: str = "coordinator"
-    max_features: int = MAX_FEATURES_PER_PARTY
+    learning_rate: float = _D["learning_rate"]
+    optimizer: str = _D["optimizer"]
+    expansion: str = _D["expansion"]
+    l2: float = _D["l2"]
+    batch_size: int = _D["batch_size"]
+    max_epochs: int = _D["max_epochs"]
+    tol: float = _D["tol"]
+    averaging: bool = _D["averaging"]
+    track_loss: bool = _D["track_loss"]
+    momentum: float = _D["momentum"]
+    min_batch_size: int = _D["min_batch_size"]
+    decay: bool = _D["decay"]
+    randomness: str = _D["randomness"]
+    max_features: int = _D["max_features"]
     # Filled in by the bank when it plans the session:
     parties: int = 2
     steps_per_epoch: int = 1
 
     def __post_init__(self) -> None:
-        def bad(name, kind, value):
-            return ConfigurationError(
-                f"The {name!r} parameter of VerticalLogisticRegression must be {kind}. Got {value!r} instead."
-            )
-
-        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < np.inf):
-            raise bad("learning_rate", "a float in the range (0.0, inf)", self.learning_rate)
-        if self.expansion not in EXPANSIONS:
-            raise bad("expansion", f"one of {', '.join(EXPANSIONS)}", self.expansion)
-        if self.randomness not in RANDOMNESS:
-            raise bad("randomness", f"one of {', '.join(RANDOMNESS)}", self.randomness)
-        if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", f"one of {', '.join(OPTIMIZERS)}", self.optimizer)
-        if not (isinstance(self.l2, (int, float)) and 0 <= self.l2 < np.inf):
-            raise bad("l2", "a float in the range [0.0, inf)", self.l2)
-        if not isinstance(self.min_batch_size, int) or self.min_batch_size < 1:
-            raise bad("min_batch_size", "an int in the range [1, inf)", self.min_batch_size)
-        if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < self.min_batch_size:
-            raise bad("batch_size", f"an int in the range [{self.min_batch_size}, inf)", self.batch_size)
-        if not _int_in(self.max_epochs, 1, _MAX_EPOCHS):
-            raise bad("max_epochs", f"an int in the range [1, {_MAX_EPOCHS}]", self.max_epochs)
-        if not (isinstance(self.tol, (int, float)) and 0 <= self.tol < np.inf):
-            raise bad("tol", "a float in the range [0.0, inf)", self.tol)
-        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
-            raise bad("momentum", "a float in the range [0.0, 1.0)", self.momentum)
-        if not _int_in(self.max_features, 1, np.inf):
-            raise bad("max_features", "an int in the range [1, inf)", self.max_features)
-        if not _int_in(self.parties, 2, MAX_FINTECHS + 1):
-            raise bad("parties", f"an int in the range [2, {MAX_FINTECHS + 1}] (the bank and at most {MAX_FINTECHS} fintechs)", self.parties)
-        if not _int_in(self.steps_per_epoch, 1, _MAX_STEPS_PER_EPOCH):
-            raise bad("steps_per_epoch", f"an int in the range [1, {_MAX_STEPS_PER_EPOCH}]", self.steps_per_epoch)
+        for name in _DECLARED:
+            settings.check(name, getattr(self, name), _OWNER)
+        # The plan's own minimum, not the declared one: a party checks it against its own.
+        settings.check_value("min_batch_size", self.min_batch_size, settings.Interval(int, 1, None, "left"), _OWNER)
+        settings.check_value("batch_size", self.batch_size, settings.Interval(int, self.min_batch_size, None, "left"), _OWNER)
+        parties = settings.Interval(int, 2, MAX_FINTECHS + 1)
+        settings.check_value("parties", self.parties, parties, _OWNER, note=f"(the bank and at most {MAX_FINTECHS} fintechs)")
+        steps = settings.Interval(int, 1, settings.MAX_STEPS_PER_EPOCH)
+        settings.check_value("steps_per_epoch", self.steps_per_epoch, steps, _OWNER)
+        for name, value in self.to_dict().items():
+            # numpy scalars pass the checks; the plan travels as builtin ints and bools.
+            if isinstance(value, (np.bool_, np.integer)):
+                object.__setattr__(self, name, bool(value) if isinstance(value, np.bool_) else int(value))
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -184,10 +169,6 @@ class Hyperparameters:
     @classmethod
     def from_dict(cls, data: dict) -> "Hyperparameters":
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-
-
-def _int_in(value, low, high) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
 def gradient_bound_bits(batch_rows: int, parties: int = 2) -> int:
@@ -198,7 +179,7 @@ def gradient_bound_bits(batch_rows: int, parties: int = 2) -> int:
     column), so ``ceil(log2(parties))`` more bits cover ``parties`` = the bank plus its
     fintechs (at most 63, :data:`MAX_FINTECHS`).
     """
-    if not _int_in(parties, 2, MAX_FINTECHS + 1):
+    if isinstance(parties, bool) or not isinstance(parties, int) or not 2 <= parties <= MAX_FINTECHS + 1:
         raise ConfigurationError(
             f"A session has the bank and 1 to {MAX_FINTECHS} fintechs (the encoding's bound); got {parties} parties."
         )
@@ -244,9 +225,6 @@ def encode_partial(u: np.ndarray, *, party: str) -> np.ndarray:
 def encode_loss_partial(u: np.ndarray, *, party: str) -> np.ndarray:
     """``u_P`` at 2^-12, the exponent of the loss column."""
     return quantize(u, LOSS_FRAC_BITS, PARTIAL_SCORE_BOUND_BITS + LOSS_FRAC_BITS, party=party, what="partial score")
-
-
-EXPANSIONS = ("bank", "bank-linear", "zero")
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:

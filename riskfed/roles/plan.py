@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from riskfed import settings
 from riskfed.errors import ConfigurationError, ProtocolError
 from riskfed.protocol.messages import BANK, round_of
 
@@ -44,18 +45,12 @@ def new_session_seed() -> int:
 
 
 # A fixed seed is for reproducible tests and pilots: the customary 32-bit range.
-MAX_FIXED_SEED = (1 << 32) - 1
+MAX_FIXED_SEED = settings.MAX_FIXED_SEED
 
 
 def check_seed(seed, *, name: str, owner: str) -> None:
     """``None`` (a fresh secret per session) or an int in ``[0, 2^32)``; anything else is an error."""
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_FIXED_SEED
-    ):
-        raise ConfigurationError(
-            f"The {name!r} parameter of {owner} must be None (a fresh secret per session) or an int in the range "
-            f"[0, {MAX_FIXED_SEED}]. Got {seed!r} instead."
-        )
+    settings.check("random_state", seed, owner, shown_as=name)
 
 
 def session_rng(seed: int, stream: int, *keys: int) -> np.random.Generator:

@@ -26,6 +26,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from riskfed import settings
 from riskfed.data.io import iter_table_chunks, table_format
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable, validate_table
@@ -40,7 +41,9 @@ from riskfed.transport.memory import InMemoryTransport
 
 FEDERATED = "federated"
 FALLBACK = "bank_only_fallback"
-DEFAULT_CHUNK_ROWS = 100_000
+# Scoring settings declared in riskfed.settings.
+_SCORING = {p.kwarg: p.default for p in settings.params(owner="scoring")}
+DEFAULT_CHUNK_ROWS = _SCORING["chunk_rows"]
 
 
 def _source_column(feature: str, pre: Preprocessor) -> str:
@@ -96,11 +99,11 @@ class ScoringSession:
         fintech_tables: Mapping[str, PartyTable] | None = None,
         *,
         id_column: str | None = None,
-        psi: str = "keyed-hash",
+        psi: str = _SCORING["psi"],
         transport: Transport | None = None,
         n_jobs: int = 1,
         scorecard: Scorecard | None = None,
-        top_reasons: int = 3,
+        top_reasons: int = _SCORING["top_reasons"],
     ) -> None:
         self.model = model
         self.id_column = id_column or model.bank.get("id_column")
@@ -242,9 +245,9 @@ def score_applicants(
     *,
     id_column: str | None = None,
     fintech_id_columns: Sequence[str] | None = None,
-    psi: str = "keyed-hash",
+    psi: str = _SCORING["psi"],
     scorecard: Scorecard | None = None,
-    top_reasons: int = 3,
+    top_reasons: int = _SCORING["top_reasons"],
     n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Score a DataFrame of applicants in memory.
@@ -286,10 +289,10 @@ def score_file(
     *,
     id_column: str | None = None,
     fintech_id_columns: Sequence[str] | None = None,
-    psi: str = "keyed-hash",
+    psi: str = _SCORING["psi"],
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     scorecard: Scorecard | None = None,
-    top_reasons: int = 3,
+    top_reasons: int = _SCORING["top_reasons"],
     n_jobs: int = 1,
     transport: Transport | None = None,
     progress: Callable[[int, int | None], None] | None = None,
@@ -298,8 +301,7 @@ def score_file(
 
     The output appears only when every chunk scored; on any error nothing is written.
     """
-    if not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise ConfigurationError(f"The 'chunk_rows' parameter must be an int in the range [1, inf). Got {chunk_rows!r} instead.")
+    settings.check("chunk_rows", chunk_rows, "score_file")
     out_path = Path(out_path)
     out_fmt = table_format(out_path)
     id_column = id_column or model.bank.get("id_column")
