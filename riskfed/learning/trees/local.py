@@ -1,7 +1,7 @@
 """Parties whose codes sit in this process: the plaintext twin and the label holder's own part.
 
 :class:`LocalParty` is one party's side of the learning core: its codes (training and
-validation rows), its layout and its :class:`~riskfed.learning.trees.HandleTable`. It
+validation rows), its layout and its :class:`~riskfed.learning.trees.trees.HandleTable`. It
 answers the two questions the tree grower asks a party — "your per-bin sums for these
 rows" and "record this split and tell me which rows go left" — in the clear.
 :class:`LocalHistogramProvider` asks every local party for a node's histograms.
@@ -17,11 +17,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from riskfed.learning.gradients import Gradients
-from riskfed.learning.histograms import NodeHistograms, NodeRequest, PartyHistogram, bin_sums, flatten_codes
-from riskfed.learning.layout import BinLayout
-from riskfed.learning.splits import SplitCandidate
-from riskfed.learning.trees import HandleTable, NodeRows
+from riskfed.learning.trees.gradients import Gradients
+from riskfed.learning.trees.histograms import NodeHistograms, NodeRequest, PartyHistogram, bin_sums, flatten_codes
+from riskfed.learning.trees.layout import BinLayout
+from riskfed.learning.trees.splits import SplitCandidate
+from riskfed.learning.trees.trees import HandleTable, NodeRows
 
 
 class LocalParty:
@@ -55,7 +55,7 @@ class LocalParty:
         self._g = self._h = np.zeros(0)
 
     def begin_tree(self, gradients: Gradients) -> None:
-        # Exact: every |g|, |h| ≤ 2^24 is a float64 integer (see riskfed.learning.gradients).
+        # Exact: every |g|, |h| ≤ 2^24 is a float64 integer (see riskfed.learning.trees.gradients).
         self._g = gradients.g.astype(np.float64)
         self._h = gradients.h.astype(np.float64)
 

@@ -1,14 +1,14 @@
 """The boosting loop on the label holder's side: settings, per-tree sampling, early stopping.
 
 :func:`fit_boosting` runs gradient boosting on the logistic loss over parties it reaches
-only through a :class:`~riskfed.learning.histograms.HistogramProvider` and one
-:class:`~riskfed.learning.trees.SplitOwner` per party, so the same loop trains the pooled
+only through a :class:`~riskfed.learning.trees.histograms.HistogramProvider` and one
+:class:`~riskfed.learning.trees.trees.SplitOwner` per party, so the same loop trains the pooled
 plaintext twin and the federated model. Each tree:
 
 1. draw the tree's rows and characteristics from the session generator
    (:func:`draw_tree_sample`; the order of draws is fixed so both runs draw alike);
-2. quantise the gradients at the current scores (:func:`~riskfed.learning.gradients.quantise_gradients`);
-3. hand them to the provider and grow the tree (:func:`~riskfed.learning.trees.grow_tree`);
+2. quantise the gradients at the current scores (:func:`~riskfed.learning.trees.gradients.quantise_gradients`);
+3. hand them to the provider and grow the tree (:func:`~riskfed.learning.trees.trees.grow_tree`);
 4. add each leaf's value to the scores of its training and validation rows — the grower
    knows every row's leaf, so no routing round is needed;
 5. record the losses; stop after ``early_stopping_rounds`` trees without a better
@@ -26,12 +26,12 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 from riskfed.errors import ConfigurationError
-from riskfed.learning.gradients import check_row_count, quantise_gradients
-from riskfed.learning.histograms import HistogramProvider
-from riskfed.learning.layout import BinLayout
-from riskfed.learning.model import BoostedModel, Importance
-from riskfed.learning.splits import SplitParams
-from riskfed.learning.trees import GrowthSettings, NodeRows, SplitOwner, Tree, grow_tree
+from riskfed.learning.trees.gradients import check_row_count, quantise_gradients
+from riskfed.learning.trees.histograms import HistogramProvider
+from riskfed.learning.trees.layout import BinLayout
+from riskfed.learning.trees.model import BoostedModel, Importance
+from riskfed.learning.trees.splits import SplitParams
+from riskfed.learning.trees.trees import GrowthSettings, NodeRows, SplitOwner, Tree, grow_tree
 
 INF = math.inf
 # Name → (type, low, high, closed side(s), allows None). One declaration that the core,

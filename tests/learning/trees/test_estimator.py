@@ -7,9 +7,9 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from riskfed.errors import ConfigurationError, NotFittedError, SchemaError
-from riskfed.learning.estimator import GradientBoostedTrees
-from riskfed.learning.layout import BinLayout
-from riskfed.learning.prebin import QuantilePrebinner
+from riskfed.learning.trees.estimator import GradientBoostedTrees
+from riskfed.learning.trees.layout import BinLayout
+from riskfed.learning.trees.prebin import QuantilePrebinner
 
 
 def test_default_credit_holdout_auc(default_credit_codes):

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from riskfed.errors import EncodingOverflowError, SchemaError
-from riskfed.learning import gradients as gr
-from riskfed.learning.histograms import bin_sums
+from riskfed.learning.trees import gradients as gr
+from riskfed.learning.trees.histograms import bin_sums
 
 
 def test_bounds_are_consistent():

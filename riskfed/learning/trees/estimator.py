@@ -4,7 +4,7 @@
 plaintext twin of a federated SecureBoost run (give it the parties' code matrices in
 session order, label holder first, with the same bins and generator) and the bank's own
 tree baseline (give it the bank's codes alone). Split finding, sampling and early
-stopping are exactly those of the federated run (:func:`~riskfed.learning.boosting.fit_boosting`).
+stopping are exactly those of the federated run (:func:`~riskfed.learning.trees.boosting.fit_boosting`).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from riskfed.errors import ConfigurationError, NotFittedError, SchemaError
-from riskfed.learning.boosting import BoostingParams, BoostingResult, fit_boosting
-from riskfed.learning.gradients import check_labels, sigmoid
-from riskfed.learning.layout import NO_MISSING, BinLayout
-from riskfed.learning.local import LocalHistogramProvider, LocalParty
-from riskfed.learning.model import model_parts, read_model_parts
+from riskfed.learning.trees.boosting import BoostingParams, BoostingResult, fit_boosting
+from riskfed.learning.trees.gradients import check_labels, sigmoid
+from riskfed.learning.trees.layout import NO_MISSING, BinLayout
+from riskfed.learning.trees.local import LocalHistogramProvider, LocalParty
+from riskfed.learning.trees.model import model_parts, read_model_parts
 
 Codes = np.ndarray | Sequence[np.ndarray]
 
@@ -31,7 +31,7 @@ class GradientBoostedTrees(BaseEstimator):
     ----------
     n_estimators, max_depth, learning_rate, reg_lambda, min_child_weight, gamma,
     subsample, colsample_bytree, early_stopping_rounds, first_tree_label_holder_only:
-        See :class:`~riskfed.learning.boosting.BoostingParams`.
+        See :class:`~riskfed.learning.trees.boosting.BoostingParams`.
     random_state:
         ``None`` (fresh entropy), an int seed, or a :class:`numpy.random.Generator`
         (consumed as is: a federated session passes one derived from its secret).
@@ -39,9 +39,9 @@ class GradientBoostedTrees(BaseEstimator):
     Attributes
     ----------
     model_:
-        The label holder's part (:class:`~riskfed.learning.model.BoostedModel`).
+        The label holder's part (:class:`~riskfed.learning.trees.model.BoostedModel`).
     parties_:
-        One :class:`~riskfed.learning.local.LocalParty` per party (layout and handles).
+        One :class:`~riskfed.learning.trees.local.LocalParty` per party (layout and handles).
     n_estimators_, best_iteration_:
         Trees kept and the index of the best one.
     train_loss_, validation_loss_:
@@ -94,7 +94,7 @@ class GradientBoostedTrees(BaseEstimator):
         y:
             Labels in {0, 1}.
         layouts:
-            One :class:`~riskfed.learning.layout.BinLayout` per party; by default each
+            One :class:`~riskfed.learning.trees.layout.BinLayout` per party; by default each
             characteristic gets ``max code + 1`` bins and no missing code.
         eval_set:
             ``(codes, y)`` of validation rows, for the validation loss and early stopping.
@@ -133,7 +133,7 @@ class GradientBoostedTrees(BaseEstimator):
         return self
 
     def to_parts(self) -> list[dict]:
-        """Each party's JSON part (see :func:`~riskfed.learning.model.model_parts`)."""
+        """Each party's JSON part (see :func:`~riskfed.learning.trees.model.model_parts`)."""
         self._check_fitted()
         return model_parts(self.model_, [(p.layout, p.handles) for p in self.parties_])
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from riskfed.learning.layout import NO_MISSING, BinLayout
-from riskfed.learning.prebin import prebin_parties
+from riskfed.learning.trees.layout import NO_MISSING, BinLayout
+from riskfed.learning.trees.prebin import prebin_parties
 
 
 @dataclass

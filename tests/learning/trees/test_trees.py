@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from riskfed.errors import DataValidationError, ProtocolError
-from riskfed.learning.estimator import GradientBoostedTrees
-from riskfed.learning.layout import BinLayout
-from riskfed.learning.model import BoostedModel, party_part, read_party_part
-from riskfed.learning.trees import HandleTable, leaf_indices
+from riskfed.learning.trees.estimator import GradientBoostedTrees
+from riskfed.learning.trees.layout import BinLayout
+from riskfed.learning.trees.model import BoostedModel, party_part, read_party_part
+from riskfed.learning.trees.trees import HandleTable, leaf_indices
 
 PARAMS = dict(n_estimators=8, max_depth=3, learning_rate=0.3, min_child_weight=0.5, random_state=0)
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from riskfed.errors import ConfigurationError, NotFittedError, SchemaError
-from riskfed.learning.layout import BinLayout
+from riskfed.learning.trees.layout import BinLayout
 
 
 class QuantilePrebinner:

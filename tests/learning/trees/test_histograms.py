@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskfed.learning.boosting import BoostingParams, fit_boosting
-from riskfed.learning.gradients import Gradients, pack, quantise_gradients, unpack_sums
-from riskfed.learning.histograms import NodeHistograms, NodeRequest, PartyHistogram, bin_sums, flatten_codes, sibling
-from riskfed.learning.local import LocalHistogramProvider, LocalParty
+from riskfed.learning.trees.boosting import BoostingParams, fit_boosting
+from riskfed.learning.trees.gradients import Gradients, pack, quantise_gradients, unpack_sums
+from riskfed.learning.trees.histograms import NodeHistograms, NodeRequest, PartyHistogram, bin_sums, flatten_codes, sibling
+from riskfed.learning.trees.local import LocalHistogramProvider, LocalParty
 
 
 def reference_sums(codes, layout, rows, grads: Gradients) -> PartyHistogram:

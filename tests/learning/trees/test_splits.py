@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from riskfed.learning.gradients import GRADIENT_SCALE, Gradients, quantise_gradients
-from riskfed.learning.histograms import NodeHistograms, bin_sums, flatten_codes
-from riskfed.learning.layout import NO_MISSING, BinLayout
-from riskfed.learning.splits import GAIN_EPSILON, SplitParams, find_best_split
+from riskfed.learning.trees.gradients import GRADIENT_SCALE, Gradients, quantise_gradients
+from riskfed.learning.trees.histograms import NodeHistograms, bin_sums, flatten_codes
+from riskfed.learning.trees.layout import NO_MISSING, BinLayout
+from riskfed.learning.trees.splits import GAIN_EPSILON, SplitParams, find_best_split
 
 
 def histograms(layouts, codes, grads: Gradients, rows) -> NodeHistograms:

@@ -3,7 +3,7 @@
 The label holder's part (:class:`BoostedModel`) holds the base score, every tree's
 structure, default directions and leaf values, the number of characteristics of each
 party and the importance of each characteristic (gain and split count, by index). Each
-party, the label holder included, keeps its own :class:`~riskfed.learning.trees.HandleTable`
+party, the label holder included, keeps its own :class:`~riskfed.learning.trees.trees.HandleTable`
 (handle id → characteristic, bin threshold, default direction) in its own part, with its
 layout. Nothing is pickled: :func:`model_parts` gives one JSON dict per party (the label
 holder's holds the trees and, under ``"own"``, its own handles) and
@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from riskfed.errors import DataValidationError
-from riskfed.learning.gradients import sigmoid
-from riskfed.learning.layout import BinLayout
-from riskfed.learning.splits import SplitCandidate
-from riskfed.learning.trees import LEAF, HandleTable, Tree, leaf_indices
+from riskfed.learning.trees.gradients import sigmoid
+from riskfed.learning.trees.layout import BinLayout
+from riskfed.learning.trees.splits import SplitCandidate
+from riskfed.learning.trees.trees import LEAF, HandleTable, Tree, leaf_indices
 
 MODEL_KIND = "riskfed-boosted-trees"
 PARTY_KIND = "riskfed-boosted-trees-party"

@@ -16,7 +16,7 @@ plaintext twin every party's table sits in one process and the two steps are the
 
 :func:`grow_tree` grows one tree depth-wise on the label holder's side. It talks to the
 parties only through two interfaces, so the federated version reuses it unchanged: a
-:class:`~riskfed.learning.histograms.HistogramProvider` (one call per level, for the
+:class:`~riskfed.learning.trees.histograms.HistogramProvider` (one call per level, for the
 smaller child of each split) and one :class:`SplitOwner` per party (records a chosen split
 as a handle and says which of the node's rows go left).
 """
@@ -30,10 +30,10 @@ from typing import Protocol
 import numpy as np
 
 from riskfed.errors import ProtocolError
-from riskfed.learning.gradients import Gradients, dequantise
-from riskfed.learning.histograms import HistogramProvider, NodeHistograms, NodeRequest, sibling
-from riskfed.learning.layout import BinLayout
-from riskfed.learning.splits import SplitCandidate, SplitParams, find_best_split, leaf_weight
+from riskfed.learning.trees.gradients import Gradients, dequantise
+from riskfed.learning.trees.histograms import HistogramProvider, NodeHistograms, NodeRequest, sibling
+from riskfed.learning.trees.layout import BinLayout
+from riskfed.learning.trees.splits import SplitCandidate, SplitParams, find_best_split, leaf_weight
 
 LEAF = -1
 

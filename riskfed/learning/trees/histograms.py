@@ -2,12 +2,12 @@
 
 A node's histogram holds, for every bin of every characteristic of every party, the
 exact integer sums ``G`` and ``H`` of the quantised gradients and hessians of the node's
-(sampled) rows in that bin (:mod:`riskfed.learning.gradients`). Split finding
-(:mod:`riskfed.learning.splits`) reads nothing else, so a histogram made by decrypting
+(sampled) rows in that bin (:mod:`riskfed.learning.trees.gradients`). Split finding
+(:mod:`riskfed.learning.trees.splits`) reads nothing else, so a histogram made by decrypting
 exact encrypted sums gives the same tree as one computed here in the clear.
 
 Where histograms come from is pluggable (:class:`HistogramProvider`):
-:class:`~riskfed.learning.local.LocalHistogramProvider` computes them from the codes in
+:class:`~riskfed.learning.trees.local.LocalHistogramProvider` computes them from the codes in
 the clear; a federated provider asks each partner for encrypted per-bin sums and has the
 label holder decrypt them. The tree grower asks once per tree level, for a batch of nodes,
 and only for the *smaller* child of each split; the sibling is the parent minus that
@@ -22,8 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
-from riskfed.learning.gradients import Gradients
-from riskfed.learning.layout import BinLayout
+from riskfed.learning.trees.gradients import Gradients
+from riskfed.learning.trees.layout import BinLayout
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,7 @@ def bin_sums(
         Positions of the rows to sum.
     g, h:
         float64 copies of the quantised gradients (every value an integer ≤ 2^24 in
-        magnitude, so the float64 sums are exact: see :mod:`riskfed.learning.gradients`).
+        magnitude, so the float64 sums are exact: see :mod:`riskfed.learning.trees.gradients`).
     total_bins:
         Length of the flat bin axis.
 

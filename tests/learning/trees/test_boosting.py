@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from riskfed.errors import ConfigurationError
-from riskfed.learning.boosting import BoostingParams, base_score, draw_tree_sample, fit_boosting, log_loss
-from riskfed.learning.estimator import GradientBoostedTrees
-from riskfed.learning.local import LocalHistogramProvider, LocalParty
+from riskfed.learning.trees.boosting import BoostingParams, base_score, draw_tree_sample, fit_boosting, log_loss
+from riskfed.learning.trees.estimator import GradientBoostedTrees
+from riskfed.learning.trees.local import LocalHistogramProvider, LocalParty
 
 SAMPLED = dict(n_estimators=10, max_depth=3, learning_rate=0.3, subsample=0.7, colsample_bytree=0.6, min_child_weight=0.5)
 

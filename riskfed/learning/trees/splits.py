@@ -29,9 +29,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from riskfed.learning.gradients import dequantise
-from riskfed.learning.histograms import NodeHistograms, PartyHistogram
-from riskfed.learning.layout import BinLayout
+from riskfed.learning.trees.gradients import dequantise
+from riskfed.learning.trees.histograms import NodeHistograms, PartyHistogram
+from riskfed.learning.trees.layout import BinLayout
 
 # A gain this small is rounding noise of the float arithmetic, not a split.
 GAIN_EPSILON = 1e-12
