@@ -27,8 +27,8 @@ import pandas as pd
 
 from riskfed import VerticalLogisticRegression, run_pipeline
 from riskfed.evaluation import roc_auc
-from riskfed.models.reference import fit_reference
-from riskfed.roles.local import Hyperparameters
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.learning.linear.reference import fit_reference
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "default_credit"
 FATE_SECONDS_PER_EPOCH = (100.0, 130.0)

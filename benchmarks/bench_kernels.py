@@ -14,7 +14,6 @@ import argparse
 import os
 import random
 import time
-
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,7 @@ from riskfed.crypto.encoding import FEATURE_FRAC_BITS
 from riskfed.crypto.keys import generate_keypair
 from riskfed.crypto.multiexp import multiexp
 from riskfed.data.preprocess import Preprocessor
-from riskfed.roles.local import quantize_features
-
+from riskfed.learning.linear.fixed_point import quantize_features
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "default_credit"
 

@@ -47,10 +47,20 @@ import numpy as np
 import pandas as pd
 
 from riskfed.alignment.index import METHODS
-from riskfed.data.stored import ID_NORMALIZATION, PLAIN_ID, check_record, field_name, invalid, parse_json, read_bounded, read_npz, record
+from riskfed.data.stored import (
+    ID_NORMALIZATION,
+    PLAIN_ID,
+    check_record,
+    field_name,
+    invalid,
+    parse_json,
+    read_bounded,
+    read_npz,
+    record,
+)
 from riskfed.errors import ConfigurationError, DataValidationError, format_rows
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.protocol.messages import BANK
-from riskfed.roles.local import Hyperparameters
 
 FORMAT_VERSION = 1
 KEEP_EPOCHS = 3

@@ -21,9 +21,9 @@ import numpy as np
 
 from riskfed.alignment.index import AlignedIndex
 from riskfed.errors import ConfigurationError, RiskfedError
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.protocol.messages import Message
 from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, Bank
-from riskfed.roles.local import Hyperparameters
 from riskfed.transport.base import Transport
 
 

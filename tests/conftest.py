@@ -6,7 +6,7 @@
   by the equivalence, privacy-audit and scoring tests to keep the suite fast;
 * :func:`rebuild_quantised`, which rebuilds the quantised matrices each role trained on,
   exactly as :class:`~riskfed.roles.bank.Bank` and :class:`~riskfed.roles.fintech.Fintech`
-  do, so a federated fit can be compared with :func:`~riskfed.models.reference.fit_reference`.
+  do, so a federated fit can be compared with :func:`~riskfed.learning.linear.reference.fit_reference`.
 
 Small keys are for tests only and always go through ``allow_insecure_key=True``.
 """
@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, settings
 from riskfed.crypto.keys import generate_keypair
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.synthetic import generate_pilot
+from riskfed.learning.linear.fixed_point import quantize_features
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.models.federated import VerticalLogisticRegression
-from riskfed.roles.local import Hyperparameters, quantize_features
 
 # Crypto properties do modular arithmetic on 1024-bit numbers: no per-example deadline.
 settings.register_profile("riskfed", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -14,11 +14,12 @@ import pickle
 import numpy as np
 import pytest
 
-from riskfed.crypto.paillier import decrypt
 from riskfed.crypto.encoding import STATISTICAL_SECURITY_BITS
+from riskfed.crypto.paillier import decrypt
+from riskfed.learning.linear.fixed_point import gradient_bound_bits, mask_bits, packing_slot_bits
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.protocol import codec
 from riskfed.protocol.messages import PartialScores, TrainingStop
-from riskfed.roles.local import Hyperparameters, gradient_bound_bits, mask_bits, packing_slot_bits
 
 TRAINING_STEPS_TO_COORDINATOR = {
     "session_open",

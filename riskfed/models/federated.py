@@ -26,21 +26,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from riskfed.alignment.normalize import IdNormalization
 from riskfed import settings
+from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto.keys import check_key_bits
 from riskfed.crypto.parallel import dask_backend
 from riskfed.data.io import write_json
 from riskfed.data.schema import PartyTable, validate_table
 from riskfed.errors import ConfigurationError, DataValidationError, NotFittedError
 from riskfed.federation import ProgressCallback, SessionOutcome, run_training_session
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.models.baselines import FallbackModel
 from riskfed.models.parts import read_model_part
 from riskfed.protocol.messages import BANK, fintech_name
 from riskfed.roles.bank import Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
-from riskfed.roles.local import Hyperparameters
 from riskfed.scoring.scorecard import Scorecard
 from riskfed.transport.memory import InMemoryTransport
 
@@ -154,7 +154,7 @@ class VerticalLogisticRegression:
     psi:
         ``"ecdh"`` (default) or ``"keyed-hash"`` id alignment.
     learning_rate, optimizer, expansion, l2, batch_size, max_epochs, tol, averaging, decay, track_loss, randomness, max_features:
-        See :class:`~riskfed.roles.local.Hyperparameters`. ``max_features`` (default
+        See :class:`~riskfed.learning.linear.Hyperparameters`. ``max_features`` (default
         1024) caps every party's features, hence how much it may have decrypted per
         round: set it to what your partners need.
     test_size:

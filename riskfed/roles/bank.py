@@ -54,6 +54,31 @@ from riskfed.crypto.multiexp import multiexp_many
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
 from riskfed.errors import AlignmentError, ConfigurationError, KeyMismatchError, ProtocolError
+from riskfed.learning.linear.fixed_point import (
+    draw_masks,
+    mask_bits,
+    packed_count,
+    packing_slot_bits,
+    quantize_features,
+)
+from riskfed.learning.linear.hyperparameters import MAX_FINTECHS, Hyperparameters
+from riskfed.learning.linear.local import LocalModel
+from riskfed.learning.linear.residuals import (
+    LOSS_LIFT_BITS,
+    batch_loss,
+    needs_loss_shares,
+    needs_squares,
+    plan_residuals,
+)
+from riskfed.learning.linear.schedule import (
+    ALIGNED_ORDER,
+    SPLIT,
+    check_seed,
+    make_batches,
+    new_session_seed,
+    session_rng,
+    stratified_split,
+)
 from riskfed.protocol.messages import (
     BANK,
     COORDINATOR,
@@ -78,36 +103,12 @@ from riskfed.protocol.messages import (
     ScoreRequest,
     SessionOpen,
     SessionReady,
-    TrainingPlan,
     TrafficReport,
+    TrainingPlan,
     TrainingStop,
     round_of,
 )
 from riskfed.roles.base import Role, public_key_from, randomizers_from, unmask_packed
-from riskfed.roles.local import (
-    Hyperparameters,
-    LocalModel,
-    batch_loss,
-    MAX_FINTECHS,
-    needs_loss_shares,
-    needs_squares,
-    packed_count,
-    packing_slot_bits,
-    draw_masks,
-    LOSS_LIFT_BITS,
-    plan_residuals,
-    mask_bits,
-    quantize_features,
-)
-from riskfed.roles.plan import (
-    ALIGNED_ORDER,
-    SPLIT,
-    check_seed,
-    make_batches,
-    new_session_seed,
-    session_rng,
-    stratified_split,
-)
 
 PSI_METHODS = settings.param("psi").constraints[0].values
 # Fewer shared customers than this cannot support a train/holdout split worth reporting.
@@ -210,7 +211,7 @@ class Bank(Role):
     @property
     def session_seed(self) -> int | None:
         """The session's seed (secret: never send, log or report it). The plaintext twin
-        (:func:`riskfed.models.reference.fit_reference`) needs it to draw the same batches."""
+        (:func:`riskfed.learning.linear.reference.fit_reference`) needs it to draw the same batches."""
         return self._session_seed
 
     # -- session ----------------------------------------------------------------------
@@ -635,7 +636,7 @@ class Bank(Role):
         return []
 
     def residual_messages(self) -> list[EncryptedResiduals]:
-        """``[[e_i]] = [[U_i]]^{s_i} · [[V_i]]^{t_i} ⊕ c_i`` (see :mod:`riskfed.roles.local`)."""
+        """``[[e_i]] = [[U_i]]^{s_i} · [[V_i]]^{t_i} ⊕ c_i`` (see :mod:`riskfed.learning.linear.residuals`)."""
         missing = [f for f in self.fintechs if f not in self._enc_scores]
         if missing:
             raise ProtocolError(f"bank: no encrypted scores from {', '.join(missing)} this round.", party=missing[0])

@@ -110,7 +110,7 @@ class Role:
 def session_fintechs(msg: SessionOpen, me: str, *, with_coordinator: bool) -> tuple[str, ...]:
     """The fintechs a ``SessionOpen`` names, after checking its list of parties: the bank,
     the coordinator when the session trains, ``me``, 1 to 63 fintechs, no repeats."""
-    from riskfed.roles.local import MAX_FINTECHS
+    from riskfed.learning.linear.hyperparameters import MAX_FINTECHS
 
     parties = tuple(msg.parties)
     fintechs = tuple(p for p in parties if p not in (BANK, COORDINATOR))
@@ -181,7 +181,7 @@ def check_positions(positions, size: int, *, party: str, what: str) -> None:
 
 def unmask_packed(public_key, message, masks: list[int], hyper) -> list[int]:
     """Unpack the coordinator's decryptions and remove this party's masks: exact ``g_j``."""
-    from riskfed.roles.local import packing_slot_bits
+    from riskfed.learning.linear.fixed_point import packing_slot_bits
 
     width = (public_key.key_bits + 7) // 8
     values = unpack_ints(message.values, message.count, width, party=message.sender)

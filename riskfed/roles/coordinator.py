@@ -49,6 +49,10 @@ from riskfed.crypto import native, paillier
 from riskfed.crypto.keys import check_key_bits, generate_keypair
 from riskfed.crypto.parallel import local_jobs
 from riskfed.errors import ConfigurationError, CryptoError, ProtocolError
+from riskfed.learning.linear.fixed_point import masked_values, packed_count
+from riskfed.learning.linear.hyperparameters import MAX_FEATURES_PER_PARTY, Hyperparameters
+from riskfed.learning.linear.residuals import needs_squares
+from riskfed.learning.linear.schedule import batch_sizes
 from riskfed.protocol.messages import (
     BANK,
     COORDINATOR,
@@ -63,11 +67,11 @@ from riskfed.protocol.messages import (
     SessionOpen,
     TrainingPlan,
     TrainingStop,
+    epoch_and_batch,
     round_of,
 )
 from riskfed.roles.base import Role, session_fintechs
-from riskfed.roles.local import MAX_FEATURES_PER_PARTY, Hyperparameters, masked_values, needs_squares, packed_count
-from riskfed.roles.plan import batch_sizes, epoch_and_batch, is_planned, round_after
+from riskfed.roles.plan import is_planned, round_after
 
 # Rounds of randomness the coordinator keeps in the making for each party: enough to keep
 # its threads busy while the parties run single-threaded code, few enough that little is

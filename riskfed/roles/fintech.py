@@ -48,6 +48,19 @@ from riskfed.crypto.multiexp import multiexp
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
 from riskfed.errors import AlignmentError, ConfigurationError, KeyMismatchError, ProtocolError
+from riskfed.learning.linear.fixed_point import (
+    draw_masks,
+    encode_loss_partial,
+    encode_partial,
+    encode_square,
+    mask_bits,
+    packed_count,
+    packing_slot_bits,
+    quantize_features,
+)
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.learning.linear.local import LocalModel
+from riskfed.learning.linear.residuals import needs_loss_shares, needs_squares
 from riskfed.protocol.messages import (
     BANK,
     COORDINATOR,
@@ -68,9 +81,9 @@ from riskfed.protocol.messages import (
     PsiBlinded,
     PsiDoubleBlinded,
     PsiResult,
+    PublicKeyAnnounce,
     Randomness,
     RandomnessRequest,
-    PublicKeyAnnounce,
     ScoreRequest,
     SessionOpen,
     SessionReady,
@@ -79,20 +92,6 @@ from riskfed.protocol.messages import (
     round_of,
 )
 from riskfed.roles.base import Role, check_positions, public_key_from, randomizers_from, session_fintechs, unmask_packed
-from riskfed.roles.local import (
-    Hyperparameters,
-    LocalModel,
-    draw_masks,
-    encode_loss_partial,
-    encode_partial,
-    encode_square,
-    mask_bits,
-    needs_loss_shares,
-    packed_count,
-    packing_slot_bits,
-    needs_squares,
-    quantize_features,
-)
 from riskfed.roles.plan import EpochCursor, check_plan_limits
 
 # A fintech's own limits, whatever the bank's plan says. Batches of at least 256 rows keep

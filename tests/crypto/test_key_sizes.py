@@ -15,7 +15,7 @@ from riskfed.crypto.keys import PublicKey, generate_keypair
 from riskfed.crypto.multiexp import multiexp
 from riskfed.crypto.paillier import decrypt, encrypt_with
 from riskfed.data.synthetic import generate_pilot
-from riskfed.models.reference import fit_reference
+from riskfed.learning.linear.reference import fit_reference
 
 # (native.ENABLED, native.IFMA) of each path; RISKFED_NATIVE=0 and RISKFED_IFMA=0 set the same.
 PATHS = {"ifma": (True, True), "mpn": (True, False), "gmpy2": (False, False)}

@@ -12,30 +12,23 @@ import pytest
 from riskfed.crypto import paillier
 from riskfed.crypto.encoding import STATISTICAL_SECURITY_BITS
 from riskfed.errors import ConfigurationError, ProtocolError
+from riskfed.learning.linear.fixed_point import draw_masks, gradient_bound_bits, mask_bits, packing_slot_bits
+from riskfed.learning.linear.hyperparameters import MAX_FINTECHS, Hyperparameters
+from riskfed.learning.linear.schedule import (
+    BATCHES,
+    SPLIT,
+    batch_sizes,
+    check_seed,
+    make_batches,
+    session_rng,
+    stratified_split,
+)
 from riskfed.models.federated import VerticalLogisticRegression
 from riskfed.protocol.messages import PlanAccepted, SessionOpen, TrainingPlan, round_of
 from riskfed.roles.bank import Bank
 from riskfed.roles.base import public_key_from
 from riskfed.roles.coordinator import Coordinator
-from riskfed.roles.local import (
-    MAX_FINTECHS,
-    Hyperparameters,
-    draw_masks,
-    gradient_bound_bits,
-    mask_bits,
-    packing_slot_bits,
-)
-from riskfed.roles.plan import (
-    BATCHES,
-    SPLIT,
-    EpochCursor,
-    batch_sizes,
-    check_seed,
-    make_batches,
-    round_after,
-    session_rng,
-    stratified_split,
-)
+from riskfed.roles.plan import EpochCursor, round_after
 
 SESSION = "s" * 32
 

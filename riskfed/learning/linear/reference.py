@@ -14,16 +14,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from riskfed.roles.local import (
-    Hyperparameters,
-    LocalModel,
-    encode_partial,
-    encode_square,
-    exact_column_sums,
-    exact_residuals,
-    plan_residuals,
-)
-from riskfed.roles.plan import make_batches
+from riskfed.learning.linear.fixed_point import encode_partial, encode_square, exact_column_sums
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.learning.linear.local import LocalModel
+from riskfed.learning.linear.residuals import exact_residuals, plan_residuals
+from riskfed.learning.linear.schedule import make_batches
 
 
 def fit_reference(
