@@ -49,10 +49,10 @@ _EXPORTS = {
     "ks_statistic": "riskfed.evaluation",
     "population_stability_index": "riskfed.evaluation",
     "roc_auc": "riskfed.evaluation",
-    "Cancelled": "riskfed.federation",
-    "ProgressEvent": "riskfed.federation",
-    "FederatedModel": "riskfed.models.federated",
-    "VerticalLogisticRegression": "riskfed.models.federated",
+    "Cancelled": "riskfed.session.progress",
+    "ProgressEvent": "riskfed.session.progress",
+    "FederatedModel": "riskfed.models.artifact",
+    "VerticalLogisticRegression": "riskfed.models.estimator",
     "PipelineResult": "riskfed.pipeline",
     "run_pipeline": "riskfed.pipeline",
     "Scorecard": "riskfed.scoring.scorecard",
@@ -107,11 +107,12 @@ if TYPE_CHECKING:  # static analysers see the eager imports
         population_stability_index,
         roc_auc,
     )
-    from riskfed.federation import Cancelled, ProgressEvent
-    from riskfed.models.federated import FederatedModel, VerticalLogisticRegression
+    from riskfed.models.artifact import FederatedModel
+    from riskfed.models.estimator import VerticalLogisticRegression
     from riskfed.pipeline import PipelineResult, run_pipeline
-    from riskfed.scoring.scorecard import Scorecard, reason_codes
     from riskfed.scoring.score import score_applicants, score_file
+    from riskfed.scoring.scorecard import Scorecard, reason_codes
+    from riskfed.session.progress import Cancelled, ProgressEvent
 
 __all__ = [
     "AlignedIndex",

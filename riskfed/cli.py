@@ -25,7 +25,7 @@ from rich.table import Table
 from riskfed import __version__, settings
 from riskfed.data.io import atomic_output_dir, check_output_dir, read_table, write_json, write_table
 from riskfed.errors import RiskfedError
-from riskfed.federation import Cancelled, ProgressEvent
+from riskfed.session.progress import Cancelled, ProgressEvent
 
 console = Console(stderr=True)
 out_console = Console()
@@ -66,7 +66,7 @@ def _add_training_options(p: argparse.ArgumentParser, *, command: str) -> None:
 
 
 def _estimator(args):
-    from riskfed.models.federated import VerticalLogisticRegression
+    from riskfed.models.estimator import VerticalLogisticRegression
 
     values = settings.cli_values(args, _JOB_OPTIONS)
     values.pop("centralized")
@@ -235,9 +235,9 @@ def cmd_run(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from riskfed.models.federated import FederatedModel
-    from riskfed.scoring.scorecard import Scorecard
+    from riskfed.models.artifact import FederatedModel
     from riskfed.scoring.score import score_file
+    from riskfed.scoring.scorecard import Scorecard
 
     if args.config is not None:
         _apply_config(args)
@@ -335,7 +335,13 @@ def _apply_config(args) -> None:
 
 
 def _limits(args):
-    from riskfed.transport.network import DEFAULT_MAX_BATCH_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_TIMEOUT, MIB, NetworkLimits
+    from riskfed.transport.network import (
+        DEFAULT_MAX_BATCH_MESSAGE_BYTES,
+        DEFAULT_MAX_MESSAGE_BYTES,
+        DEFAULT_TIMEOUT,
+        MIB,
+        NetworkLimits,
+    )
 
     big = int(args.max_message_mb * MIB) if getattr(args, "max_message_mb", None) else DEFAULT_MAX_MESSAGE_BYTES
     small = int(args.max_batch_message_mb * MIB) if getattr(args, "max_batch_message_mb", None) else min(DEFAULT_MAX_BATCH_MESSAGE_BYTES, big)
@@ -409,7 +415,7 @@ def _scoring_transport(args, names: list[str]):
 def _pilot_processes(args) -> int:
     from riskfed.data.synthetic import generate_pilot
     from riskfed.deploy.pilot import run_process_pilot
-    from riskfed.models.federated import FederatedModel
+    from riskfed.models.artifact import FederatedModel
     from riskfed.transport.network import DEFAULT_TIMEOUT
 
     t0 = time.perf_counter()

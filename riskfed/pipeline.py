@@ -24,10 +24,10 @@ from riskfed.data.io import atomic_output_dir, write_json
 from riskfed.data.schema import PartyTable, validate_table
 from riskfed.errors import ConfigurationError
 from riskfed.evaluation import evaluate
-from riskfed.federation import ProgressCallback
 from riskfed.models.baselines import fit_predict_bank_only, fit_predict_centralized
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.protocol.messages import BANK, fintech_name
+from riskfed.session.progress import ProgressCallback
 
 MODEL_NAMES = {"federated": "Federated (bank + fintech)", "bank_only": "Bank only", "centralized": "Centralised reference"}
 
@@ -114,7 +114,7 @@ def run_pipeline(
         available (no one holds the joined data).
     checkpoint, resume:
         With ``transport``: per-epoch checkpoint callback and a bank checkpoint to
-        resume from (see :func:`riskfed.federation.run_training_session`).
+        resume from (see :func:`riskfed.session.training.run_training_session`).
 
     Returns
     -------

@@ -25,7 +25,7 @@ from riskfed.data.preprocess import Preprocessor
 from riskfed.data.synthetic import generate_pilot
 from riskfed.learning.linear.fixed_point import quantize_features
 from riskfed.learning.linear.hyperparameters import Hyperparameters
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.models.estimator import VerticalLogisticRegression
 
 # Crypto properties do modular arithmetic on 1024-bit numbers: no per-example deadline.
 settings.register_profile("riskfed", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from riskfed.data.synthetic import generate_pilot
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.pipeline import run_pipeline
 
 

@@ -10,8 +10,8 @@ from sklearn.metrics import roc_auc_score
 
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.data.synthetic import generate_pilot
-from riskfed.federation import Cancelled, ProgressEvent
 from riskfed.learning.linear.reference import fit_reference
+from riskfed.session.progress import Cancelled, ProgressEvent
 
 
 def assert_matches_reference(model, rebuild, *, atol=1e-12):

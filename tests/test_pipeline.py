@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from riskfed.evaluation import evaluate
-from riskfed.federation import Cancelled
 from riskfed.pipeline import run_pipeline
+from riskfed.session.progress import Cancelled
 
 
 @pytest.fixture(scope="module")

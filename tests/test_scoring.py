@@ -10,7 +10,7 @@ import pytest
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.data.preprocess import Preprocessor
 from riskfed.errors import ConfigurationError, MissingColumnError, SchemaError
-from riskfed.models.federated import FederatedModel
+from riskfed.models.artifact import FederatedModel
 from riskfed.scoring.score import FALLBACK, FEDERATED, score_applicants, score_file
 from riskfed.scoring.scorecard import Scorecard
 

@@ -13,7 +13,7 @@ from riskfed.cli import build_parser
 from riskfed.data.synthetic import generate_pilot
 from riskfed.errors import ConfigurationError
 from riskfed.learning.linear.hyperparameters import Hyperparameters
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.scoring.score import score_applicants, score_file
 from riskfed.scoring.scorecard import Scorecard
 

@@ -242,7 +242,7 @@ def run_process_pilot(
     from riskfed.deploy.bank import bank_transport
     from riskfed.pipeline import run_pipeline
     from riskfed.protocol.messages import BANK, fintech_name
-    from riskfed.scoring.score import ScoringSession
+    from riskfed.scoring.score import ApplicantScorer
     from riskfed.transport.network import NetworkLimits
 
     own_tmp = None
@@ -282,7 +282,7 @@ def run_process_pilot(
                         }
                     },
                 )
-                session = ScoringSession(result.estimator.model_, None, id_column=pilot.id_column, transport=transport)
+                session = ApplicantScorer(result.estimator.model_, None, id_column=pilot.id_column, transport=transport)
                 scores = session.score_frame(pilot.applicants)
             parts = {}
             for name in names:

@@ -31,13 +31,11 @@ from riskfed.data.io import iter_table_chunks, table_format
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable, validate_table
 from riskfed.errors import ConfigurationError, DataValidationError, MissingColumnError, SchemaError, format_rows
-from riskfed.models.federated import FederatedModel
+from riskfed.models.artifact import FederatedModel
 from riskfed.protocol.messages import BANK
-from riskfed.roles.bank import ScoringBank
-from riskfed.roles.fintech import Fintech
 from riskfed.scoring.scorecard import Scorecard, reason_codes
+from riskfed.session.scoring import ScoringSession
 from riskfed.transport.base import Transport
-from riskfed.transport.memory import InMemoryTransport
 
 FEDERATED = "federated"
 FALLBACK = "bank_only_fallback"
@@ -86,11 +84,12 @@ class ScoringSummary:
         }
 
 
-class ScoringSession:
-    """An open scoring session between the bank and its fintechs.
+class ApplicantScorer:
+    """Scores applicants with a saved model through one scoring session.
 
     In memory it builds the fintech roles from their model parts and tables; pass a
-    ``transport`` already connected to remote fintech services to score over the network.
+    ``transport`` already connected to remote fintech services to score over the network
+    (:class:`~riskfed.session.scoring.ScoringSession`).
     """
 
     def __init__(
@@ -115,34 +114,16 @@ class ScoringSession:
         self.intercept = float(bank["intercept"])
         self.fallback = model.fallback
         self.names = model.fintech_names
-        if transport is None:
-            transport = InMemoryTransport()
-            tables = dict(fintech_tables or {})
-            missing = [n for n in self.names if n not in tables]
-            if missing:
-                raise ConfigurationError(
-                    f"Scoring needs the data of every fintech in the model ({', '.join(self.names)}); "
-                    f"missing: {', '.join(missing)}."
-                )
-            for name in self.names:
-                part = model.fintechs.get(name)
-                if part is None:
-                    raise ConfigurationError(f"{name}: its model part is not available for in-memory scoring.", party=name)
-                transport.register(Fintech(name, tables[name], model=part, n_jobs=n_jobs))
-        self.transport = transport
-        self.bank = ScoringBank(self.names, normalization=model.normalization, psi_method=psi, n_jobs=n_jobs)
-        if isinstance(transport, InMemoryTransport):
-            transport.register(self.bank)
-        self._deliver(self.bank.open_session())
-        self._deliver(self.bank.setup_messages())
+        self.session = ScoringSession(
+            self.names,
+            normalization=model.normalization,
+            psi=psi,
+            transport=transport,
+            parts=model.fintechs,
+            tables=fintech_tables,
+            n_jobs=n_jobs,
+        )
         self.summary = ScoringSummary(unseen_categories={})
-
-    def _deliver(self, messages) -> None:
-        pending = list(messages)
-        while pending:
-            msg = pending.pop(0)
-            for reply in self.transport.request(msg):
-                pending.extend(self.bank.handle(reply))
 
     def _validate(self, frame: pd.DataFrame) -> PartyTable:
         table = validate_table(
@@ -172,9 +153,9 @@ class ScoringSession:
         for col, count in self.pre.last_unseen.items():
             self.summary.unseen_categories[col] = self.summary.unseen_categories.get(col, 0) + count
         z = X @ self.weights + self.intercept
-        self._deliver(self.bank.chunk_messages(norm))
-        partner_total, known_all, per = self.bank.chunk_result()
-        z_fed = z + partner_total
+        partners = self.session.partial_scores(norm)
+        known_all, per = partners.known, partners.per_fintech
+        z_fed = z + partners.total
         z_fb, X_fb = self.fallback.log_odds(table.features)
         use_fed = known_all
         log_odds = np.where(use_fed, z_fed, z_fb)
@@ -255,7 +236,7 @@ def score_applicants(
     Parameters
     ----------
     model:
-        The trained :class:`~riskfed.models.federated.FederatedModel` (all parts).
+        The trained :class:`~riskfed.models.artifact.FederatedModel` (all parts).
     applicants:
         The bank's applicant table: id column plus the bank features of the model.
     fintechs:
@@ -275,7 +256,7 @@ def score_applicants(
     """
     id_column = id_column or model.bank.get("id_column")
     tables = _tables(fintechs, model.fintech_names, id_column, fintech_id_columns)
-    session = ScoringSession(
+    session = ApplicantScorer(
         model, tables, id_column=id_column, psi=psi, n_jobs=n_jobs, scorecard=scorecard, top_reasons=top_reasons
     )
     return session.score_frame(applicants)
@@ -306,7 +287,7 @@ def score_file(
     out_fmt = table_format(out_path)
     id_column = id_column or model.bank.get("id_column")
     tables = None if transport is not None else _tables(fintechs, model.fintech_names, id_column, fintech_id_columns)
-    session = ScoringSession(
+    session = ApplicantScorer(
         model,
         tables,
         id_column=id_column,

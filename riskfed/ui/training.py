@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from riskfed.crypto.keys import DEFAULT_KEY_BITS
-from riskfed.federation import ProgressEvent
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.session import ProgressEvent
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.pipeline import PipelineResult, run_pipeline
 from riskfed.ui.data import DataBundle
 

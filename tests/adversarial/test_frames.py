@@ -26,7 +26,7 @@ from riskfed.data.schema import validate_table
 from riskfed.data.synthetic import generate_pilot
 from riskfed.deploy.service import start_coordinator, start_fintech
 from riskfed.errors import ProtocolError
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.pipeline import run_pipeline
 from riskfed.protocol import codec
 from riskfed.protocol.messages import SessionOpen, TrainingPlan

@@ -12,9 +12,9 @@ from riskfed.data.schema import validate_table
 from riskfed.deploy.config import apply_config, read_config
 from riskfed.deploy.service import ScoringLimits, TokenBucket
 from riskfed.errors import ConfigurationError, ProtocolError
-from riskfed.federation import _deliver
 from riskfed.protocol.messages import BatchRequest, SessionOpen
 from riskfed.roles.bank import Bank
+from riskfed.transport.base import exchange as _deliver
 from riskfed.transport.network import NetworkLimits
 
 

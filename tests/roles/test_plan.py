@@ -23,7 +23,7 @@ from riskfed.learning.linear.schedule import (
     session_rng,
     stratified_split,
 )
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.protocol.messages import PlanAccepted, SessionOpen, TrainingPlan, round_of
 from riskfed.roles.bank import Bank
 from riskfed.roles.base import public_key_from

@@ -1,130 +1,44 @@
-"""The federated model: a scikit-learn-style estimator over an in-memory federation, and
-the saved model (one part per party).
+"""The federated model as a scikit-learn-style estimator.
 
 :class:`VerticalLogisticRegression` plays every party in one process — the pilot, the
 app and data scientists' notebooks — through :class:`~riskfed.transport.memory.InMemoryTransport`,
 so each party still sees only its own messages. ``fit`` validates the tables, runs
-alignment and encrypted training (:func:`riskfed.federation.run_training_session`) and
-keeps each party's model part separately in :class:`FederatedModel`.
-
-A saved model is a directory with one sub-directory per party::
-
-    model/
-      bank/model.json        bank preprocessing, weights, intercept, fallback, scorecard
-      fintech_1/model.json   fintech_1 preprocessing and weights only
-
-The bank's part never contains fintech weights and vice versa; in a real deployment each
-party keeps only its own directory.
+alignment and encrypted training (:func:`riskfed.session.training.run_training_session`)
+and keeps each party's model part separately in a
+:class:`~riskfed.models.artifact.FederatedModel`. Its parameters, defaults and checks
+are declared in :mod:`riskfed.settings`.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from riskfed import settings
-from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto.keys import check_key_bits
 from riskfed.crypto.parallel import dask_backend
-from riskfed.data.io import write_json
 from riskfed.data.schema import PartyTable, validate_table
-from riskfed.errors import ConfigurationError, DataValidationError, NotFittedError
-from riskfed.federation import ProgressCallback, SessionOutcome, run_training_session
+from riskfed.errors import ConfigurationError, NotFittedError
 from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.models.artifact import FederatedModel
 from riskfed.models.baselines import FallbackModel
-from riskfed.models.parts import read_model_part
 from riskfed.protocol.messages import BANK, fintech_name
 from riskfed.roles.bank import Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
+from riskfed.scoring.score import score_applicants
 from riskfed.scoring.scorecard import Scorecard
+from riskfed.session.progress import ProgressCallback
+from riskfed.session.training import SessionOutcome, run_training_session
 from riskfed.transport.memory import InMemoryTransport
 
-MODEL_FILE = "model.json"
 # The estimator's parameters and their defaults, declared once in riskfed.settings.
 _D = settings.defaults(owner="estimator")
 # Those it passes on in the training plan.
 _HYPER = [p.name for p in settings.params(owner="estimator") if "hyperparameters" in p.owners]
-
-
-class FederatedModel:
-    """A trained federated model as per-party parts.
-
-    Parameters
-    ----------
-    bank:
-        The bank's part (dict, JSON-ready).
-    fintechs:
-        Fintech name → that fintech's part. May be empty when only the bank's part is
-        loaded (network deployments).
-    """
-
-    def __init__(self, bank: dict, fintechs: Mapping[str, dict] | None = None) -> None:
-        self.bank = bank
-        self.fintechs = dict(fintechs or {})
-
-    @property
-    def fintech_names(self) -> list[str]:
-        return list(self.bank["fintechs"])
-
-    @property
-    def scorecard(self) -> Scorecard:
-        return Scorecard.from_dict(self.bank["scorecard"])
-
-    @property
-    def fallback(self) -> FallbackModel:
-        return FallbackModel.from_dict(self.bank["fallback"])
-
-    @property
-    def normalization(self) -> IdNormalization:
-        return IdNormalization.from_dict(self.bank["id_normalization"])
-
-    def save(self, path: str | Path) -> Path:
-        """Write one directory per party under ``path``."""
-        path = Path(path)
-        for name, part in [(BANK, self.bank), *self.fintechs.items()]:
-            (path / name).mkdir(parents=True, exist_ok=True)
-            write_json(part, path / name / MODEL_FILE)
-        return path
-
-    @classmethod
-    def load(cls, path: str | Path, *, parties: Sequence[str] | None = None) -> "FederatedModel":
-        """Load the bank's part and (where present) the fintechs' parts from ``path``.
-
-        Every part is checked before it is used (:mod:`riskfed.models.parts`): types,
-        finite numbers, weights matching the feature names.
-
-        Raises
-        ------
-        DataValidationError
-            A part is missing, not JSON, of the wrong kind, lacks fields or holds
-            malformed ones (damaged, edited or written by an incompatible riskfed).
-        """
-        path = Path(path)
-        bank_file = path / BANK / MODEL_FILE
-        if not bank_file.is_file():
-            raise DataValidationError(
-                f"bank: no model part at {str(bank_file)!r}; expected a directory written by 'riskfed run' or 'riskfed pilot'.",
-                party=BANK,
-            )
-        bank = read_model_part(bank_file, BANK)
-        fintechs = {}
-        for name in parties if parties is not None else bank["fintechs"]:
-            f_file = path / _check_name(name) / MODEL_FILE
-            if f_file.is_file():
-                fintechs[name] = read_model_part(f_file, name)
-        return cls(bank, fintechs)
-
-
-def _check_name(name) -> str:
-    # Party names become directory names: nothing that could leave the model directory.
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name):
-        raise ConfigurationError(f"{name!r} is not a party name (fintech_1, fintech_2, …).")
-    return name
 
 
 def _as_table(
@@ -285,7 +199,7 @@ class VerticalLogisticRegression:
         categorical:
             Bank columns to treat as categorical.
         progress, cancel:
-            Progress callback and cancellation poll (see :mod:`riskfed.federation`).
+            Progress callback and cancellation poll (see :mod:`riskfed.session.progress`).
         keep_transcript:
             Keep every decoded message in ``transport_`` (for privacy audits).
 
@@ -409,7 +323,7 @@ class VerticalLogisticRegression:
             Connected to every fintech and the coordinator.
         checkpoint, resume:
             Per-epoch checkpoint callback and a bank checkpoint to resume from (see
-            :func:`riskfed.federation.run_training_session`).
+            :func:`riskfed.session.training.run_training_session`).
 
         Returns
         -------
@@ -441,8 +355,6 @@ class VerticalLogisticRegression:
         See :func:`riskfed.scoring.score.score_applicants` for the keyword arguments.
         """
         self._check_fitted()
-        from riskfed.scoring.score import score_applicants
-
         kwargs.setdefault("id_column", self.bank_table_.id_column)
         return score_applicants(self.model_, applicants, fintechs, **kwargs)
 
