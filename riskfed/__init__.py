@@ -6,8 +6,8 @@ The public API (everything else is internal)::
 
 Layers, left to right (nothing calls backwards)::
 
-    data → alignment → roles / protocol / transport (crypto underneath) → federation
-         → models → scoring + evaluation → pipeline, cli, app.py
+    data → alignment → roles / protocol / transport (crypto underneath) → session
+         → models → scoring + evaluation → job, cli, app.py
 """
 
 __version__ = "0.1.0"
@@ -53,8 +53,8 @@ _EXPORTS = {
     "ProgressEvent": "riskfed.session.progress",
     "FederatedModel": "riskfed.models.artifact",
     "VerticalLogisticRegression": "riskfed.models.estimator",
-    "PipelineResult": "riskfed.pipeline",
-    "run_pipeline": "riskfed.pipeline",
+    "PipelineResult": "riskfed.job",
+    "run_pipeline": "riskfed.job",
     "Scorecard": "riskfed.scoring.scorecard",
     "reason_codes": "riskfed.scoring.scorecard",
     "score_applicants": "riskfed.scoring.score",
@@ -109,7 +109,7 @@ if TYPE_CHECKING:  # static analysers see the eager imports
     )
     from riskfed.models.artifact import FederatedModel
     from riskfed.models.estimator import VerticalLogisticRegression
-    from riskfed.pipeline import PipelineResult, run_pipeline
+    from riskfed.job import PipelineResult, run_pipeline
     from riskfed.scoring.score import score_applicants, score_file
     from riskfed.scoring.scorecard import Scorecard, reason_codes
     from riskfed.session.progress import Cancelled, ProgressEvent

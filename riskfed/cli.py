@@ -118,7 +118,7 @@ def _size(n: int) -> str:
 
 
 def _print_comparison(report: dict) -> None:
-    from riskfed.pipeline import MODEL_NAMES
+    from riskfed.job import MODEL_NAMES
 
     table = Table(title="Holdout performance (shared customers)", title_justify="left")
     table.add_column("model")
@@ -149,7 +149,7 @@ def _print_comparison(report: dict) -> None:
 # -- commands --------------------------------------------------------------------------
 def cmd_pilot(args) -> int:
     from riskfed.data.synthetic import generate_pilot
-    from riskfed.pipeline import run_pipeline
+    from riskfed.job import run_pipeline
     from riskfed.scoring.score import score_applicants
 
     check_output_dir(args.out)
@@ -198,7 +198,7 @@ def _print_pilot_end(args, scores, t0: float, *, how: str = "") -> None:
 
 
 def cmd_run(args) -> int:
-    from riskfed.pipeline import run_pipeline
+    from riskfed.job import run_pipeline
 
     if args.config is not None:
         _apply_config(args)
@@ -363,7 +363,7 @@ def _run_networked(args) -> int:
         load_resume_state,
         parse_fintech_addresses,
     )
-    from riskfed.pipeline import run_pipeline
+    from riskfed.job import run_pipeline
 
     if args.fintech:
         raise RiskfedError("Give either --fintech files (in-memory run) or --fintech-at addresses (networked run), not both.")

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from riskfed.data.synthetic import generate_pilot
+from riskfed.job import run_pipeline
 from riskfed.models.estimator import VerticalLogisticRegression
-from riskfed.pipeline import run_pipeline
 
 
 def _estimator():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from riskfed.evaluation import evaluate
-from riskfed.pipeline import run_pipeline
+from riskfed.job import run_pipeline
 from riskfed.session.progress import Cancelled
 
 

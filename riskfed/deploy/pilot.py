@@ -240,7 +240,7 @@ def run_process_pilot(
     """
     from riskfed.certs import init_federation, load_identity
     from riskfed.deploy.bank import bank_transport
-    from riskfed.pipeline import run_pipeline
+    from riskfed.job import run_pipeline
     from riskfed.protocol.messages import BANK, fintech_name
     from riskfed.scoring.score import ApplicantScorer
     from riskfed.transport.network import NetworkLimits

@@ -20,9 +20,9 @@ from sklearn.model_selection import train_test_split
 
 from riskfed.data.schema import validate_table
 from riskfed.errors import ProtocolError
+from riskfed.job import run_pipeline
 from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.learning.linear.schedule import SPLIT, session_rng, stratified_split
-from riskfed.pipeline import run_pipeline
 from riskfed.protocol import codec
 from riskfed.protocol.messages import RandomnessRequest, SessionOpen, TrainingPlan, round_of
 from riskfed.roles.bank import Bank

@@ -15,8 +15,8 @@ import pytest
 from riskfed.data.schema import validate_table
 from riskfed.deploy.service import ScoringLimits, start_fintech
 from riskfed.errors import ProtocolError, TransportError
+from riskfed.job import run_pipeline
 from riskfed.models.estimator import VerticalLogisticRegression
-from riskfed.pipeline import run_pipeline
 from riskfed.scoring.score import ApplicantScorer, score_applicants
 
 from .conftest import PARAMS

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from riskfed.errors import InsecureKeyError, ProtocolError
+from riskfed.job import run_pipeline
 from riskfed.models.estimator import VerticalLogisticRegression
-from riskfed.pipeline import run_pipeline
 from riskfed.protocol.messages import KeyRequest, SessionOpen
 from riskfed.transport.network import NetworkTransport
 

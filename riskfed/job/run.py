@@ -2,34 +2,28 @@
 
 validate every table → align (PSI) → encrypted training → bank-only baseline and
 centralised reference on the *same* split → holdout metrics (AUC, KS, Gini, Brier) →
-``report.json`` and the per-party model parts, written all-or-nothing into ``--out``.
-
-The report holds counts, timings, traffic and metrics — never ids, feature values or
-key material (only the public key's fingerprint).
+``report.json`` (:mod:`riskfed.job.report`) and the per-party model parts, written
+all-or-nothing into ``--out``. Each arrow is one function below, in that order.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from riskfed import __version__
 from riskfed.data.io import atomic_output_dir, write_json
 from riskfed.data.schema import PartyTable, validate_table
 from riskfed.errors import ConfigurationError
 from riskfed.evaluation import evaluate
+from riskfed.job.report import JobFacts, build_report
 from riskfed.models.baselines import fit_predict_bank_only, fit_predict_centralized
 from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.protocol.messages import BANK, fintech_name
 from riskfed.session.progress import ProgressCallback
-
-MODEL_NAMES = {"federated": "Federated (bank + fintech)", "bank_only": "Bank only", "centralized": "Centralised reference"}
 
 
 @dataclass
@@ -139,13 +133,34 @@ def run_pipeline(
         )
     else:
         est.fit(bank_table, fintech_tables, progress=progress, cancel=cancel)
+    t_base = time.perf_counter()
+    predictions = holdout_predictions(est, bank_table, centralized=centralized)
+    baseline_seconds = time.perf_counter() - t_base
+    metrics = {name: evaluate(est.outcome_.holdout_labels, p) for name, p in predictions.items()}
+    facts = JobFacts(
+        est, bank_table, fintech_tables, remote, centralized, metrics, baseline_seconds, time.perf_counter() - t0
+    )
+    result = PipelineResult(
+        report=build_report(facts, extra_report),
+        metrics=pd.DataFrame(metrics).T[["auc", "ks", "gini", "brier", "n", "default_rate"]],
+        estimator=est,
+        out_dir=None,
+        holdout=pd.DataFrame({"y": est.outcome_.holdout_labels} | predictions),
+    )
+    if out_dir is not None:
+        with atomic_output_dir(out_dir) as stage:
+            write_outputs(result, stage)
+        result.out_dir = Path(out_dir)
+    return result
+
+
+def holdout_predictions(est: VerticalLogisticRegression, bank_table: PartyTable, *, centralized: bool) -> dict:
+    """Each model's PD on the shared holdout: federated, bank-only and (on request) the
+    centralised reference, all trained on the same split."""
     outcome = est.outcome_
     aligned = outcome.aligned
-    y_hold = outcome.holdout_labels
     bank_train = aligned.bank_rows[outcome.train_rows]
     bank_hold = aligned.bank_rows[outcome.holdout_rows]
-
-    t_base = time.perf_counter()
     predictions = {"federated": outcome.holdout_scores}
     predictions["bank_only"] = fit_predict_bank_only(bank_table, bank_train, bank_hold)
     if centralized:
@@ -153,83 +168,7 @@ def run_pipeline(
         predictions["centralized"] = fit_predict_centralized(
             bank_table, aligned.bank_rows, partners, outcome.train_rows, outcome.holdout_rows
         )
-    baseline_seconds = time.perf_counter() - t_base
-    metrics = {name: evaluate(y_hold, p) for name, p in predictions.items()}
-    table = pd.DataFrame(metrics).T[["auc", "ks", "gini", "brier", "n", "default_rate"]]
-
-    counts = aligned.counts()
-    traffic = outcome.traffic
-    fed_auc = metrics["federated"]["auc"]
-    comparison = {"auc_lift_over_bank_only": fed_auc - metrics["bank_only"]["auc"]}
-    if "centralized" in metrics:
-        comparison["auc_gap_to_centralized"] = metrics["centralized"]["auc"] - fed_auc
-    report = {
-        "riskfed_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "data": {
-            "bank": bank_table.summary(),
-            "fintechs": [t.summary() for t in fintech_tables]
-            if not remote
-            # Over the network the bank knows only each fintech's row count.
-            else [{"party": n, "rows": r, "remote": True} for n, r in zip(counts["fintechs"], counts["fintech_rows"])],
-        },
-        "alignment": {
-            "method": aligned.method,
-            "id_normalization": est.model_.normalization.describe(),
-            "bank_rows": counts["bank_rows"],
-            "fintech_rows": counts["fintech_rows"],
-            "intersection": counts["intersection"],
-            "match_rate": counts["match_rate"],
-            "seconds": round(outcome.timings.get("alignment", 0.0) + outcome.timings.get("key_setup", 0.0), 3),
-        },
-        "training": {
-            "key_bits": outcome.key_bits,
-            "key_fingerprint": outcome.key_fingerprint,
-            "epochs": outcome.epochs,
-            "batch_size": outcome.hyperparameters["batch_size"],
-            # As each party declared them: they fix its decryptions per round.
-            "features": dict(outcome.party_features),
-            "train_rows": int(len(outcome.train_rows)),
-            "holdout_rows": int(len(outcome.holdout_rows)),
-            "seconds": round(outcome.timings["training"], 3),
-            "stop_reason": outcome.stop_reason,
-            "bytes_sent": traffic.get("bytes_sent", {}),
-            "bytes_received": traffic.get("bytes_received", {}),
-            "messages": traffic.get("messages", []),
-            "history": outcome.history,
-            "batch_losses": outcome.batch_losses,
-            "hyperparameters": outcome.hyperparameters,
-        },
-        "metrics": metrics,
-        "comparison": comparison,
-        "timings": {
-            "key_setup": round(outcome.timings.get("key_setup", 0.0), 3),
-            "alignment": round(outcome.timings.get("alignment", 0.0), 3),
-            "training": round(outcome.timings["training"], 3),
-            "evaluation": round(outcome.timings.get("evaluation", 0.0), 3),
-            "baselines": round(baseline_seconds, 3),
-            "total": round(time.perf_counter() - t0, 3),
-        },
-        "notes": {
-            "centralized": "Pilot-only reference: a model on the joined data, which a real deployment never builds."
-            if centralized
-            else "Not available: the parties ran on separate hosts and no one holds the joined data."
-            if remote
-            else "Not computed (the parties' data cannot be joined outside a pilot).",
-            "keyed_hash": "Keyed-hash alignment lets a key holder test guesses of the other party's ids; use ecdh for guessable ids."
-            if aligned.method == "keyed-hash"
-            else None,
-        },
-    }
-    if extra_report:
-        report.update(extra_report)
-    holdout = pd.DataFrame({"y": y_hold} | {name: p for name, p in predictions.items()})
-    result = PipelineResult(report=report, metrics=table, estimator=est, out_dir=None, holdout=holdout)
-    if out_dir is not None:
-        with atomic_output_dir(out_dir) as stage:
-            write_outputs(result, stage)
-        result.out_dir = Path(out_dir)
-    return result
+    return predictions
 
 
 def write_outputs(result: PipelineResult, directory: Path) -> None:
