@@ -336,7 +336,7 @@ def test_fintech_cannot_strip_its_own_randomness_from_the_residuals(monkeypatch,
     residual must carry fresh randomness from the bank."""
     import gmpy2
 
-    from riskfed.roles import bank as bank_module
+    from riskfed.roles import bank_training as bank_module
 
     plans = []
     real_plan = bank_module.plan_residuals

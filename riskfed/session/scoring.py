@@ -18,7 +18,7 @@ import numpy as np
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.data.schema import PartyTable
 from riskfed.errors import ConfigurationError
-from riskfed.roles.bank import ScoringBank
+from riskfed.roles.bank_scoring import ScoringBank
 from riskfed.roles.fintech import Fintech
 from riskfed.transport.base import Transport, exchange
 from riskfed.transport.memory import InMemoryTransport

@@ -143,7 +143,6 @@ class TrainingSession:
         bank.restore_state(state)
         self.notify(ProgressEvent("alignment", 0, 1, f"resuming session {bank.session_id} after epoch {len(bank.history)}"))
         self.send(bank.resume_session())
-        bank.done("session_ready")
         self.timings["key_setup"] = time.perf_counter() - self._started
         self.timings["alignment"] = 0.0
         shared = f"{bank.aligned.size:,} shared customers (from the checkpoint)"

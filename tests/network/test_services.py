@@ -46,7 +46,7 @@ def test_message_for_another_session_is_refused_and_the_session_goes_on(opened):
     assert fed.fintech.service.session.session_id == bank.session_id
     # Alignment still works in the same session.
     _deliver(transport, bank, bank.psi_requests())
-    assert "fintech_1" in bank._matches
+    assert "fintech_1" in bank.pairwise_matches
 
 
 def test_message_of_the_wrong_step_fails_the_session_cleanly(opened, caplog):

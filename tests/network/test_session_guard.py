@@ -137,4 +137,4 @@ def test_a_refused_open_from_the_bank_leaves_the_running_session(services, ident
     assert all(x is y if not isinstance(x, dict) else x == y for x, y in zip(before, after))
     # The running session goes on: alignment and the plan still work.
     _deliver(transport, bank, bank.psi_requests())
-    assert "fintech_1" in bank._matches
+    assert "fintech_1" in bank.pairwise_matches
