@@ -446,7 +446,7 @@ def cmd_serve(args) -> int:
     import signal
     import threading
 
-    from riskfed.checkpoint import atomic_write
+    from riskfed.data.io import atomic_write
     from riskfed.data.schema import validate_table
     from riskfed.deploy.service import ScoringLimits, start_coordinator, start_fintech
     from riskfed.transport.network import parse_address

@@ -45,9 +45,6 @@ from __future__ import annotations
 import json
 import math
 import numbers
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from riskfed import settings
+from riskfed.data.io import atomic_output_dir
 from riskfed.errors import ConfigurationError
 
 __all__ = [
@@ -574,11 +572,9 @@ def write_pilot(
     ``fintech_K.<fmt>`` (several), ``applicants.<fmt>``, ``applicant_outcomes.<fmt>``
     for every format, and ``truth.json``.
 
-    Everything is first written to a temporary directory next to ``out_dir`` (same
-    file system, so moves are renames); files are moved in only once all of them were
-    written. If anything fails, the temporary directory is removed and files already
-    moved are taken back out, so no half-written pilot is left behind. Files of an
-    earlier pilot with the same names are replaced; other files are left alone.
+    Written through :func:`riskfed.data.io.atomic_output_dir`: if anything fails, no
+    half-written pilot is left behind. Files of an earlier pilot with the same names
+    are replaced; other files are left alone.
 
     Parameters
     ----------
@@ -617,12 +613,8 @@ def write_pilot(
     tables += [("applicants", "applicants", data.applicants)]
     tables += [("applicant_outcomes", "applicant_outcomes", data.applicant_outcomes)]
 
-    # Remember the outermost directory this call creates, to remove it again on failure.
-    created = next((p for p in reversed(out_dir.absolute().parents) if not p.exists()), None)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     written: dict[str, list[str]] = {}
-    try:
+    with atomic_output_dir(out_dir) as staging:
         for fmt in formats:
             for kind, name, df in tables:
                 filename = f"{name}.{fmt}"
@@ -630,36 +622,4 @@ def write_pilot(
                 written.setdefault(kind, []).append(filename)
         (staging / "truth.json").write_text(json.dumps(data.truth, indent=2) + "\n")
         written["truth"] = ["truth.json"]
-        _move_all(staging, out_dir, [f for files in written.values() for f in files])
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        if created is not None:
-            shutil.rmtree(created, ignore_errors=True)
-        raise
-    shutil.rmtree(staging, ignore_errors=True)
     return {kind: [out_dir / f for f in files] for kind, files in written.items()}
-
-
-def _move_all(staging: Path, out_dir: Path, filenames: Sequence[str]) -> None:
-    """Move finished files into place; on failure, restore what was there before."""
-    created = not out_dir.exists()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    backup = staging / ".previous"
-    backup.mkdir()
-    moved: list[str] = []
-    try:
-        for name in filenames:
-            target = out_dir / name
-            if target.exists():
-                # Keep the old file until every new one is in, so a failure can undo.
-                os.replace(target, backup / name)
-            os.replace(staging / name, target)
-            moved.append(name)
-    except BaseException:
-        for name in moved:
-            (out_dir / name).unlink(missing_ok=True)
-        for old in backup.iterdir():
-            os.replace(old, out_dir / old.name)
-        if created:
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise

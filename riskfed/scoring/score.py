@@ -14,8 +14,6 @@ need only a few chunks in memory, and writes the output atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from riskfed import settings
-from riskfed.data.io import iter_table_chunks, table_format
+from riskfed.data.io import atomic_file, iter_table_chunks, table_format
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable, validate_table
 from riskfed.errors import ConfigurationError, DataValidationError, MissingColumnError, SchemaError, format_rows
@@ -297,48 +295,60 @@ def score_file(
         scorecard=scorecard,
         top_reasons=top_reasons,
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".partial", dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    writer = None
-    seen_ids: set | None = set()
-    try:
-        first = True
-        for chunk in iter_table_chunks(applicants_path, chunk_rows=chunk_rows, party=BANK, id_column=id_column):
-            if id_column not in chunk.columns:
-                raise MissingColumnError(f"bank: the id column {id_column!r} is not in {str(applicants_path)!r}.", party=BANK, column=id_column)
-            scored = session.score_frame(chunk)
-            # Duplicates within a chunk are caught by normalisation; across chunks here.
-            keys = session.last_normalized_ids
-            dup = [k for k in keys.tolist() if k in seen_ids]
-            if dup:
-                raise SchemaError(
-                    f"bank: applicant id(s) {format_rows(dup)} appear more than once in {str(applicants_path)!r}.",
-                    party=BANK,
-                    column=id_column,
-                    rows=dup,
-                )
-            seen_ids.update(keys.tolist())
-            if out_fmt == "csv":
-                scored.to_csv(tmp, mode="w" if first else "a", header=first, index=False)
-            else:
-                if writer is None:
-                    schema = _output_schema(scored)
-                    writer = pq.ParquetWriter(tmp, schema)
-                writer.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False))
-            first = False
+    with atomic_file(out_path) as tmp, _ScoresWriter(tmp, out_fmt) as writer:
+        for scored in _scored_chunks(session, applicants_path, id_column=id_column, chunk_rows=chunk_rows):
+            writer.write(scored)
             if progress is not None:
                 progress(session.summary.rows, None)
-        if first:
+        if writer.chunks == 0:
             raise DataValidationError(f"bank: {str(applicants_path)!r} has no applicants.", party=BANK)
-        if writer is not None:
-            writer.close()
-            writer = None
-        os.replace(tmp, out_path)
-    finally:
-        if writer is not None:
-            writer.close()
-        if tmp.exists():
-            tmp.unlink()
     return session.summary
+
+
+def _scored_chunks(scorer: ApplicantScorer, applicants_path, *, id_column: str, chunk_rows: int):
+    """Score the file chunk by chunk; refuse a missing id column or an id seen before."""
+    seen: set = set()
+    for chunk in iter_table_chunks(applicants_path, chunk_rows=chunk_rows, party=BANK, id_column=id_column):
+        if id_column not in chunk.columns:
+            raise MissingColumnError(f"bank: the id column {id_column!r} is not in {str(applicants_path)!r}.", party=BANK, column=id_column)
+        scored = scorer.score_frame(chunk)
+        # Duplicates within a chunk are caught by normalisation; across chunks here.
+        keys = scorer.last_normalized_ids.tolist()
+        dup = [k for k in keys if k in seen]
+        if dup:
+            raise SchemaError(
+                f"bank: applicant id(s) {format_rows(dup)} appear more than once in {str(applicants_path)!r}.",
+                party=BANK,
+                column=id_column,
+                rows=dup,
+            )
+        seen.update(keys)
+        yield scored
+
+
+class _ScoresWriter:
+    """Appends scored chunks to one CSV or Parquet file (Parquet under one fixed schema)."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self.chunks = 0
+        self._parquet: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, scored: pd.DataFrame) -> None:
+        if self.fmt == "csv":
+            first = self.chunks == 0
+            scored.to_csv(self.path, mode="w" if first else "a", header=first, index=False)
+        else:
+            if self._parquet is None:
+                self._schema = _output_schema(scored)
+                self._parquet = pq.ParquetWriter(self.path, self._schema)
+            self._parquet.write_table(pa.Table.from_pandas(scored, schema=self._schema, preserve_index=False))
+        self.chunks += 1
+
+    def __enter__(self) -> "_ScoresWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
