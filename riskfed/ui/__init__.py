@@ -1,8 +1,15 @@
 """Building blocks of the analyst app (``streamlit run app.py``).
 
-``app.py`` holds only page functions that gather the analyst's choices and call these
-helpers and the public riskfed API. Everything here is plain Python — tables, figures,
-background jobs, state — so it is unit-tested without a browser:
+``app.py`` is the entry point; each step of the app is a page in :mod:`riskfed.ui.pages`
+that gathers the analyst's choices and calls these helpers and the public riskfed API:
+
+* :mod:`riskfed.ui.chrome` — the page list, header, next button and sidebar.
+* :mod:`riskfed.ui.boundary` — the one error boundary: a riskfed error becomes its own
+  message, anything else a generic one plus a log line.
+* :mod:`riskfed.ui.controls` — the settings that outlive the page they are set on.
+
+The rest is plain Python — tables, figures, background jobs, state — unit-tested without
+a browser:
 
 * :mod:`riskfed.ui.format` — one place for number formats (percentages, points, bytes,
   seconds) and party names, so every page reads the same.

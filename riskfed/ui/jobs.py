@@ -80,8 +80,12 @@ class Job:
     result:
         The work's return value once ``done``.
     error:
-        A readable message once ``failed`` (a riskfed error's own message; for an
-        unexpected error, its type and message — never a traceback).
+        A one-line description once ``failed`` (a riskfed error's own message; for an
+        unexpected error, its type and message — never a traceback). For developers:
+        the page shows :attr:`exception` through :mod:`riskfed.ui.boundary`, which
+        keeps an unexpected error's text away from the analyst.
+    exception:
+        The exception the work raised, once ``failed``.
     """
 
     name: str
@@ -91,6 +95,7 @@ class Job:
     result: Any = field(default=None, init=False)
     error: str | None = field(default=None, init=False)
     error_type: str | None = field(default=None, init=False)
+    exception: Exception | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -114,8 +119,10 @@ class Job:
         except Cancelled as exc:
             self._finish(CANCELLED, error=str(exc), error_type="Cancelled")
         except RiskfedError as exc:
+            self.exception = exc
             self._finish(FAILED, error=str(exc), error_type=type(exc).__name__)
-        except Exception as exc:  # noqa: BLE001 - shown to the analyst as a message, not a traceback
+        except Exception as exc:  # noqa: BLE001 - kept for the page's error boundary, never raised in the thread
+            self.exception = exc
             self._finish(FAILED, error=f"Unexpected {type(exc).__name__}: {exc}", error_type=type(exc).__name__)
         else:
             with self._lock:

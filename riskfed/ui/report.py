@@ -66,16 +66,7 @@ def _kv(pairs: list[tuple[str, str]]) -> str:
     return _table(pd.DataFrame(pairs, columns=["", "Value"]))
 
 
-def report_html(report: Mapping) -> str:
-    """A self-contained HTML page (no scripts, no external files) summarising the run."""
-    esc = html.escape
-    alignment = report.get("alignment", {})
-    training = report.get("training", {})
-    metrics = report.get("metrics", {})
-    comparison = report.get("comparison", {})
-    notes = report.get("notes", {})
-    app = report.get("app", {})
-
+def _kpis(metrics: Mapping, comparison: Mapping, alignment: Mapping) -> str:
     kpis = []
     if "federated" in metrics:
         kpis.append(("Federated AUC", fmt.decimal(metrics["federated"]["auc"])))
@@ -84,10 +75,12 @@ def report_html(report: Mapping) -> str:
     if "auc_lift_over_bank_only" in comparison:
         kpis.append(("AUC lift from fintech data", fmt.signed(comparison["auc_lift_over_bank_only"])))
     kpis.append(("Shared customers", fmt.count(alignment.get("intersection"))))
-    kpi_html = "".join(f'<div class="kpi">{esc(k)}<b>{esc(v)}</b></div>' for k, v in kpis)
+    return "".join(f'<div class="kpi">{html.escape(k)}<b>{html.escape(v)}</b></div>' for k, v in kpis)
 
+
+def _alignment_pairs(alignment: Mapping) -> list[tuple[str, str]]:
     fintech_rows = alignment.get("fintech_rows", [])
-    align_pairs = [
+    return [
         ("Method", "ECDH private set intersection" if alignment.get("method") == "ecdh" else "Keyed hash (HMAC-SHA256)"),
         ("Id clean-up", str(alignment.get("id_normalization", "–"))),
         ("Bank customers", fmt.count(alignment.get("bank_rows"))),
@@ -96,8 +89,11 @@ def report_html(report: Mapping) -> str:
         ("Match rate (of bank customers)", fmt.percent(alignment.get("match_rate"))),
         ("Time", fmt.duration(alignment.get("seconds"))),
     ]
+
+
+def _training_pairs(training: Mapping) -> list[tuple[str, str]]:
     hyper = training.get("hyperparameters", {})
-    train_pairs = [
+    return [
         ("Paillier key size", f"{training.get('key_bits', '–')} bits"),
         ("Public key fingerprint", fmt.key_fingerprint(training.get("key_fingerprint"))),
         ("Epochs run", fmt.count(training.get("epochs"))),
@@ -108,32 +104,51 @@ def report_html(report: Mapping) -> str:
         ("Training time", fmt.duration(training.get("seconds"))),
         ("Stopped because", str(training.get("stop_reason", "–"))),
     ]
-    comparison_lines = []
+
+
+def _comparison_lines(comparison: Mapping) -> str:
+    esc = html.escape
+    lines = []
     if "auc_lift_over_bank_only" in comparison:
-        comparison_lines.append(
+        lines.append(
             f"The fintech's data adds <b>{esc(fmt.signed(comparison['auc_lift_over_bank_only']))}</b> AUC over what the bank can do alone."
         )
     if "auc_gap_to_centralized" in comparison:
-        comparison_lines.append(
+        lines.append(
             f"The federated model is {esc(fmt.decimal(abs(comparison['auc_gap_to_centralized'])))} AUC "
             f"{'below' if comparison['auc_gap_to_centralized'] >= 0 else 'above'} the centralised reference "
             "(a pilot-only yardstick: a model on joined data, which a real deployment never builds)."
         )
-    note_items = "".join(f"<li>{esc(str(v))}</li>" for v in notes.values() if v)
+    return "".join(f"<p>{line}</p>" for line in lines)
+
+
+def _title(report: Mapping) -> str:
+    esc = html.escape
+    app = report.get("app", {})
+    return (
+        f"<h1>riskfed run report</h1><p class='sub'>{esc(str(app.get('data', '')))}"
+        f"{' · ' if app.get('data') else ''}created {esc(str(report.get('created', '')))}"
+        f" · riskfed {esc(str(report.get('riskfed_version', '')))}</p>"
+    )
+
+
+def report_html(report: Mapping) -> str:
+    """A self-contained HTML page (no scripts, no external files) summarising the run."""
+    alignment = report.get("alignment", {})
+    training = report.get("training", {})
+    metrics = report.get("metrics", {})
+    comparison = report.get("comparison", {})
+    note_items = "".join(f"<li>{html.escape(str(v))}</li>" for v in report.get("notes", {}).values() if v)
     sections = [
-        (
-            f"<h1>riskfed run report</h1><p class='sub'>{esc(str(app.get('data', '')))}"
-            f"{' · ' if app.get('data') else ''}created {esc(str(report.get('created', '')))}"
-            f" · riskfed {esc(str(report.get('riskfed_version', '')))}</p>"
-        ),
-        f"<div class='kpis'>{kpi_html}</div>",
+        _title(report),
+        f"<div class='kpis'>{_kpis(metrics, comparison, alignment)}</div>",
         "<h2>Holdout performance</h2>",
         _table(metrics_table(metrics)),
-        "".join(f"<p>{line}</p>" for line in comparison_lines),
+        _comparison_lines(comparison),
         "<h2>Alignment</h2>",
-        _kv(align_pairs),
+        _kv(_alignment_pairs(alignment)),
         "<h2>Encrypted training</h2>",
-        _kv(train_pairs),
+        _kv(_training_pairs(training)),
         _table(history_table(training.get("history", []))) if training.get("history") else "",
         "<h2>Time per phase</h2>",
         _table(timings_table(report)),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from riskfed.ui.alignment import OverlapSummary, check_overlap
+from riskfed.ui.boundary import analyst_message
 from riskfed.ui.data import DataBundle
 from riskfed.ui.jobs import CANCELLED, DONE, FAILED, Job, start_job
 from riskfed.ui.training import TrainingRun, TrainingSettings, fingerprint, train
@@ -124,7 +125,7 @@ class Workspace:
                 if job.status == DONE:
                     self.overlap, self.overlap_fingerprint = job.result, job.fingerprint
                 elif job.status == FAILED:
-                    self.notices.append(Notice("align", "error", job.error or "The overlap check failed."))
+                    self.notices.append(Notice("align", "error", failure_message(job, "The overlap check failed.")))
                 elif job.status == CANCELLED:
                     self.notices.append(Notice("align", "info", "Overlap check cancelled."))
         job = self.train_job
@@ -143,7 +144,7 @@ class Workspace:
                         Notice("train", "success", f"Run finished in {job.elapsed:.1f} s (alignment, training, baselines).")
                     )
                 elif job.status == FAILED:
-                    self.notices.append(Notice("train", "error", job.error or "Training failed."))
+                    self.notices.append(Notice("train", "error", failure_message(job, "Training failed.")))
                 elif job.status == CANCELLED:
                     self.notices.append(
                         Notice("train", "warning", "Training cancelled. Nothing from the cancelled run was kept.")
@@ -153,6 +154,11 @@ class Workspace:
         mine = [n for n in self.notices if n.page == page]
         self.notices = [n for n in self.notices if n.page != page]
         return mine
+
+
+def failure_message(job: Job, fallback: str) -> str:
+    """What the analyst reads about a failed job (through the app's one error boundary)."""
+    return analyst_message(job.exception) if job.exception is not None else (job.error or fallback)
 
 
 def get_workspace(session_state: MutableMapping) -> Workspace:

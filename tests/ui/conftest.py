@@ -4,7 +4,8 @@
 * ``ui_run`` — one training run on it (512-bit key through the test-only flag, one
   process per party), shared read-only by the page tests so they do not all retrain;
 * ``trained_workspace`` — a fresh per-test :class:`Workspace` holding that run;
-* ``new_app`` — an :class:`AppTest` of ``app.py`` in insecure test mode;
+* ``new_app`` — an :class:`AppTest` of ``app.py`` in insecure test mode, opened on a page;
+* ``open_page`` — ``open_page(at, "train")`` switches an AppTest to a page (run it after);
 * ``wait_for_job`` — reruns an AppTest until its background job has finished.
 """
 
@@ -21,6 +22,7 @@ from riskfed.ui.training import TEST_MODE_ENV, TrainingRun, TrainingSettings, tr
 
 REPO = Path(__file__).resolve().parents[2]
 APP = REPO / "app.py"
+PAGES = REPO / "riskfed" / "ui" / "pages"
 # Test-only: 512-bit keys need the explicit insecure flag.
 UI_SETTINGS = TrainingSettings(
     key_bits=512, insecure_test_mode=True, psi="ecdh", max_epochs=2, batch_size=256, random_state=3, centralized=True
@@ -60,12 +62,22 @@ def new_app(monkeypatch):
         if workspace is not None:
             at.session_state[STATE_KEY] = workspace
         if page is not None:
-            at.session_state["nav"] = page
+            open_page(at, page)
         for key, value in state.items():
             at.session_state[key] = value
         return at
 
     return make
+
+
+def open_page(at: AppTest, page: str) -> AppTest:
+    """Switch to one of the app's pages (``"train"``); the next ``run()`` shows it."""
+    return at.switch_page(str((PAGES / f"{page}.py").relative_to(REPO)))
+
+
+@pytest.fixture(name="open_page")
+def open_page_fixture():
+    return open_page
 
 
 def _wait(at: AppTest, attribute: str, rounds: int = 600) -> AppTest:
