@@ -32,9 +32,9 @@ settings.register_profile("riskfed", deadline=None, suppress_health_check=[Healt
 settings.load_profile("riskfed")
 
 TEST_KEY_BITS = 512  # test-only: needs allow_insecure_key=True everywhere
-DEFAULT_CREDIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "default_credit"
-if not DEFAULT_CREDIT.is_dir():  # the repository may be checked out elsewhere
-    DEFAULT_CREDIT = Path("/work/shared/data/default_credit")
+# The public credit data sit next to the repository (../shared/data); tests that need
+# them are skipped, saying so, where they are missing.
+DEFAULT_CREDIT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "default_credit"
 
 # The federation shared by several test modules: small pilot, 512-bit test key,
 # keyed-hash alignment, one process per party, transcript kept for the audit.
@@ -186,5 +186,5 @@ def make_estimator():
 @pytest.fixture(scope="session")
 def default_credit_dir() -> Path:
     if not (DEFAULT_CREDIT / "default_credit_hetero_guest.csv").is_file():
-        pytest.skip(f"default_credit data not found at {DEFAULT_CREDIT}")
+        pytest.skip(f"the public default_credit data are not at {DEFAULT_CREDIT} (../shared/data next to the repository)")
     return DEFAULT_CREDIT

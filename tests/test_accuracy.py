@@ -1,4 +1,4 @@
-"""Issue 2 accuracy targets, with fixed seeds and a 512-bit test key.
+"""Accuracy targets on the public credit data, with fixed seeds and a 512-bit test key.
 
 * default_credit (all 30,000 rows): federated holdout AUC within 0.006 of the
   centralised sklearn reference and well above bank-only (≈ 0.646);
@@ -32,7 +32,7 @@ def test_default_credit_federated_auc_matches_centralised(default_credit_dir):
     assert m["federated"]["n"] == 9_000  # the 30 % stratified holdout
     assert abs(fed - central) <= 0.006, (fed, central)
     assert fed - bank_only >= 0.04, (fed, bank_only)
-    assert 0.63 <= bank_only <= 0.67  # the issue's ≈ 0.646 reference
+    assert 0.63 <= bank_only <= 0.67  # the bank-only reference ≈ 0.646 on this split
     for name in ("federated", "bank_only", "centralized"):
         assert set(m[name]) >= {"auc", "ks", "gini", "brier"}
         assert m[name]["gini"] == pytest.approx(2 * m[name]["auc"] - 1)

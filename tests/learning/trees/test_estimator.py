@@ -16,7 +16,7 @@ def test_default_credit_holdout_auc(default_credit_codes):
     data = default_credit_codes
     model = GradientBoostedTrees(50, 4, 0.1, random_state=0).fit(data.train, data.y, layouts=data.layouts)
     auc = roc_auc_score(data.y_test, model.predict_proba(data.test)[:, 1])
-    assert auc >= 0.775  # the bar; scikit-learn's gradient boosting reaches 0.781
+    assert auc >= 0.775  # the target; scikit-learn's gradient boosting reaches 0.781
     bank = GradientBoostedTrees(50, 4, 0.1, random_state=0).fit(data.train[0], data.y, layouts=data.layouts[0])
     bank_auc = roc_auc_score(data.y_test, bank.predict_proba(data.test[0])[:, 1])
     assert bank_auc < auc - 0.01  # the fintech's characteristics carry signal the bank lacks
