@@ -26,7 +26,7 @@ def result(small_pilot, make_estimator, tmp_path_factory):
     return res, out
 
 
-def test_report_has_the_issue_keys(result, small_pilot):
+def test_report_has_the_documented_keys(result, small_pilot):
     res, _ = result
     r = res.report
     a = r["alignment"]
