@@ -4,10 +4,11 @@ The public API (everything else is internal)::
 
     from riskfed import generate_pilot, VerticalLogisticRegression, run_pipeline, score_applicants
 
-Layers, left to right (nothing calls backwards)::
+Layers, lowest first (nothing imports upwards; docs/architecture.md has the map)::
 
-    data → alignment → roles / protocol / transport (crypto underneath) → session
-         → models → scoring + evaluation → job, cli, app.py
+    errors, settings → data → crypto, binning, evaluation → alignment → learning
+      → protocol → roles → transport → session → model artifact → scoring → estimator
+      → job → deploy, cli, ui, app.py
 """
 
 __version__ = "0.1.0"
