@@ -51,6 +51,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from riskfed import settings
+
 PROTOCOL_VERSION = 1
 
 BANK = "bank"
@@ -349,6 +351,12 @@ def stop_round(epochs: int) -> int:
 def epoch_and_batch(rnd: int) -> tuple[int, int]:
     """The (0-based) epoch and batch of a training round (inverse of :func:`round_of`)."""
     return divmod(rnd - 1, ROUND_STRIDE)
+
+
+# The declared limits (riskfed.settings) keep every training round below the scoring rounds
+# and every batch below the end-of-epoch slot.
+assert epoch_end_round(settings.MAX_EPOCHS - 1) < SCORING_ROUND_BASE
+assert settings.MAX_STEPS_PER_EPOCH < EPOCH_END_BATCH
 
 
 def completed_epochs(rnd: int) -> int | None:
