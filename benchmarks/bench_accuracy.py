@@ -4,7 +4,7 @@ Runs the full federated pipeline (alignment, encrypted training, baselines) for 
 expansion on the UCI default data and on pilot data, for several seeds, and prints the
 AUC gap to a centralised scikit-learn logistic regression on the same split. The trained
 weights do not depend on the key (the arithmetic is exact; see
-tests/test_federation.py), so a short test-only key keeps this quick.
+tests/models/test_estimator.py), so a short test-only key keeps this quick.
 
     python benchmarks/bench_accuracy.py [--seeds 0 1 2] [--pilot-customers 20000]
 """

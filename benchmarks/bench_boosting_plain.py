@@ -1,6 +1,6 @@
 """The plaintext boosting core beside scikit-learn's HistGradientBoostingClassifier.
 
-Runs riskfed's learning core (riskfed.learning.GradientBoostedTrees: the plaintext twin of
+Runs riskfed's learning core (riskfed.learning.trees.estimator.GradientBoostedTrees: the plaintext twin of
 SecureBoost) and scikit-learn's HistGradientBoostingClassifier with comparable settings
 in one process, and prints holdout AUC, fit time and the time ratio, on:
 
@@ -36,10 +36,10 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 from threadpoolctl import threadpool_limits
 
-from riskfed.learning.estimator import GradientBoostedTrees
-from riskfed.learning.boosting import BoostingParams, fit_boosting
-from riskfed.learning.local import LocalHistogramProvider, LocalParty
-from riskfed.learning.prebin import prebin_parties
+from riskfed.learning.trees.estimator import GradientBoostedTrees
+from riskfed.learning.trees.boosting import BoostingParams, fit_boosting
+from riskfed.learning.trees.local import LocalHistogramProvider, LocalParty
+from riskfed.learning.trees.prebin import prebin_parties
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 UCI_BANK = ["LIMIT_BAL", "SEX", "EDUCATION", "MARRIAGE", "AGE", "PAY_0", "PAY_2", "PAY_3", "PAY_4", "PAY_5", "PAY_6"]

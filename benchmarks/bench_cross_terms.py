@@ -18,8 +18,8 @@ import numpy as np
 
 from riskfed import VerticalLogisticRegression, generate_pilot, run_pipeline
 from riskfed.evaluation import roc_auc
-from riskfed.models.reference import fit_reference
-from riskfed.roles.local import Hyperparameters
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.learning.linear.reference import fit_reference
 
 
 def main() -> None:

@@ -8,9 +8,9 @@ Runs the same job as
 in-process, prints per-phase seconds, epochs, the AUC gap to the centralised reference,
 and how many epochs the plaintext twin of the same training needs to come within 0.002
 AUC of the final model (its weights equal the encrypted run's bit for bit). Reference
-figures measured on this machine and quoted in the issue tracker (they cannot run in the
-same process): FATE 2.2 CoordinatedLR ≈ 100–130 s per epoch at 2048 bits; SecretFlow 1.14
-secret-sharing LR 8.5 s for 10 epochs (no Paillier).
+figures, measured separately on the same 2-core machine with those systems' own
+installations (they cannot run in riskfed's process): FATE 2.2 CoordinatedLR ≈ 100–130 s
+per epoch at 2048 bits; SecretFlow 1.14 secret-sharing LR 8.5 s for 10 epochs (no Paillier).
 
     python benchmarks/bench_end_to_end.py [--expansion bank] [--randomness coordinator] [--psi ecdh] [--key-bits 2048] [--epochs N]
 """
@@ -27,8 +27,8 @@ import pandas as pd
 
 from riskfed import VerticalLogisticRegression, run_pipeline
 from riskfed.evaluation import roc_auc
-from riskfed.models.reference import fit_reference
-from riskfed.roles.local import Hyperparameters
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.learning.linear.reference import fit_reference
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "default_credit"
 FATE_SECONDS_PER_EPOCH = (100.0, 130.0)

@@ -61,7 +61,7 @@ def main() -> None:
     print("* peak resident memory of the largest child process so far (ru_maxrss)")
     if args.score:
         from riskfed.data.synthetic import generate_pilot
-        from riskfed.models.federated import FederatedModel
+        from riskfed.models.artifact import FederatedModel
         from riskfed.scoring.score import score_file
 
         pilot = generate_pilot(max(100, args.score // 10) * 10, applicants=args.score, seed=11)

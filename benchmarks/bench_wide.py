@@ -3,7 +3,7 @@
 Prints wall time and core-seconds (CPU time of this process and its worker processes)
 for one training epoch, next to FATE 2.0's published CoordinatedLR figure for the same
 shape: 2 min 16 s per epoch with 16 cores per party at 1024-bit keys, about 2,200
-core-seconds (FATE 2.0 benchmark, quoted in the issue tracker; it cannot run here).
+core-seconds (FATE cannot run here).
 
     python benchmarks/bench_wide.py [--rows 100000] [--bank-features 30] [--fintech-features 300]
 """
@@ -20,7 +20,7 @@ import psutil
 
 from riskfed import VerticalLogisticRegression
 
-FATE_CORE_SECONDS = 2_200  # the issue's figure: 16 cores × 2 min 16 s (one party's cores)
+FATE_CORE_SECONDS = 2_200  # FATE 2.0's benchmark: 16 cores × 2 min 16 s (one party's cores)
 
 
 def cpu_seconds() -> float:

@@ -4,10 +4,11 @@ The public API (everything else is internal)::
 
     from riskfed import generate_pilot, VerticalLogisticRegression, run_pipeline, score_applicants
 
-Layers, left to right (nothing calls backwards)::
+Layers, lowest first (nothing imports upwards; docs/architecture.md has the map)::
 
-    data → alignment → roles / protocol / transport (crypto underneath) → federation
-         → models → scoring + evaluation → pipeline, cli, app.py
+    errors, settings → data → crypto, binning, evaluation → alignment → learning
+      → protocol → roles → transport → session → model artifact → scoring → estimator
+      → job → deploy, cli, ui, app.py
 """
 
 __version__ = "0.1.0"
@@ -49,12 +50,12 @@ _EXPORTS = {
     "ks_statistic": "riskfed.evaluation",
     "population_stability_index": "riskfed.evaluation",
     "roc_auc": "riskfed.evaluation",
-    "Cancelled": "riskfed.federation",
-    "ProgressEvent": "riskfed.federation",
-    "FederatedModel": "riskfed.models.federated",
-    "VerticalLogisticRegression": "riskfed.models.federated",
-    "PipelineResult": "riskfed.pipeline",
-    "run_pipeline": "riskfed.pipeline",
+    "Cancelled": "riskfed.session.progress",
+    "ProgressEvent": "riskfed.session.progress",
+    "FederatedModel": "riskfed.models.artifact",
+    "VerticalLogisticRegression": "riskfed.models.estimator",
+    "PipelineResult": "riskfed.job",
+    "run_pipeline": "riskfed.job",
     "Scorecard": "riskfed.scoring.scorecard",
     "reason_codes": "riskfed.scoring.scorecard",
     "score_applicants": "riskfed.scoring.score",
@@ -107,11 +108,12 @@ if TYPE_CHECKING:  # static analysers see the eager imports
         population_stability_index,
         roc_auc,
     )
-    from riskfed.federation import Cancelled, ProgressEvent
-    from riskfed.models.federated import FederatedModel, VerticalLogisticRegression
-    from riskfed.pipeline import PipelineResult, run_pipeline
-    from riskfed.scoring.scorecard import Scorecard, reason_codes
+    from riskfed.models.artifact import FederatedModel
+    from riskfed.models.estimator import VerticalLogisticRegression
+    from riskfed.job import PipelineResult, run_pipeline
     from riskfed.scoring.score import score_applicants, score_file
+    from riskfed.scoring.scorecard import Scorecard, reason_codes
+    from riskfed.session.progress import Cancelled, ProgressEvent
 
 __all__ = [
     "AlignedIndex",

@@ -14,8 +14,7 @@ Layout (one directory per party, so parties may share a parent in a pilot)::
     DIR/<party>/<session_id>/epoch-0003.npz        arrays (numpy, loaded without pickle)
     DIR/<party>/<session_id>/epoch-0003.json       everything else + the npz's SHA-256
 
-Both files are written to a temporary name, flushed and moved into place with
-``os.replace``; the JSON is written last and names the hash of the arrays, so a
+Both files are written all-or-nothing (:func:`riskfed.data.io.atomic_write`); the JSON is written last and names the hash of the arrays, so a
 checkpoint is complete exactly when its JSON exists and the hash matches — a crash in
 the middle leaves the previous epoch's checkpoint as the latest. The last
 :data:`KEEP_EPOCHS` epochs of a session are kept: the bank may have to resume from an
@@ -38,19 +37,28 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from riskfed.alignment.index import METHODS
-from riskfed.data.stored import ID_NORMALIZATION, PLAIN_ID, check_record, field_name, invalid, parse_json, read_bounded, read_npz, record
+from riskfed.data.io import atomic_write
+from riskfed.data.stored import (
+    ID_NORMALIZATION,
+    PLAIN_ID,
+    check_record,
+    field_name,
+    invalid,
+    parse_json,
+    read_bounded,
+    read_npz,
+    record,
+)
 from riskfed.errors import ConfigurationError, DataValidationError, format_rows
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.protocol.messages import BANK
-from riskfed.roles.local import Hyperparameters
 
 FORMAT_VERSION = 1
 KEEP_EPOCHS = 3
@@ -68,22 +76,6 @@ def _check_id(value: str, what: str) -> str:
     if not isinstance(value, str) or not _SAFE_ID.match(value):
         raise ConfigurationError(f"Checkpoint: {what} {value!r} is not a plain identifier ([A-Za-z0-9_-], ≤ 64 characters).")
     return value
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and ``os.replace`` (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- schemas -------------------------------------------------------------------------------
@@ -500,7 +492,6 @@ __all__ = [
     "CHECKPOINT_SCHEMAS",
     "FINTECH_CHECKPOINT",
     "KEEP_EPOCHS",
-    "atomic_write",
     "latest_checkpoint",
     "read_checkpoint",
     "table_fingerprint",

@@ -6,7 +6,7 @@
   by the equivalence, privacy-audit and scoring tests to keep the suite fast;
 * :func:`rebuild_quantised`, which rebuilds the quantised matrices each role trained on,
   exactly as :class:`~riskfed.roles.bank.Bank` and :class:`~riskfed.roles.fintech.Fintech`
-  do, so a federated fit can be compared with :func:`~riskfed.models.reference.fit_reference`.
+  do, so a federated fit can be compared with :func:`~riskfed.learning.linear.reference.fit_reference`.
 
 Small keys are for tests only and always go through ``allow_insecure_key=True``.
 """
@@ -23,17 +23,18 @@ from hypothesis import HealthCheck, settings
 from riskfed.crypto.keys import generate_keypair
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.synthetic import generate_pilot
-from riskfed.models.federated import VerticalLogisticRegression
-from riskfed.roles.local import Hyperparameters, quantize_features
+from riskfed.learning.linear.fixed_point import quantize_features
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.models.estimator import VerticalLogisticRegression
 
 # Crypto properties do modular arithmetic on 1024-bit numbers: no per-example deadline.
 settings.register_profile("riskfed", deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 settings.load_profile("riskfed")
 
 TEST_KEY_BITS = 512  # test-only: needs allow_insecure_key=True everywhere
-DEFAULT_CREDIT = Path(__file__).resolve().parents[2] / "shared" / "data" / "default_credit"
-if not DEFAULT_CREDIT.is_dir():  # the repository may be checked out elsewhere
-    DEFAULT_CREDIT = Path("/work/shared/data/default_credit")
+# The public credit data sit next to the repository (../shared/data); tests that need
+# them are skipped, saying so, where they are missing.
+DEFAULT_CREDIT = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "default_credit"
 
 # The federation shared by several test modules: small pilot, 512-bit test key,
 # keyed-hash alignment, one process per party, transcript kept for the audit.
@@ -185,5 +186,5 @@ def make_estimator():
 @pytest.fixture(scope="session")
 def default_credit_dir() -> Path:
     if not (DEFAULT_CREDIT / "default_credit_hetero_guest.csv").is_file():
-        pytest.skip(f"default_credit data not found at {DEFAULT_CREDIT}")
+        pytest.skip(f"the public default_credit data are not at {DEFAULT_CREDIT} (../shared/data next to the repository)")
     return DEFAULT_CREDIT

@@ -79,7 +79,7 @@ def _format(pattern, fin):
 
 
 def _fit(bank, fin, **params):
-    from riskfed.models.federated import VerticalLogisticRegression
+    from riskfed.models.estimator import VerticalLogisticRegression
 
     model = VerticalLogisticRegression(
         **({"key_bits": 512, "allow_insecure_key": True, "psi": "keyed-hash", "n_jobs": 1} | params)
@@ -341,7 +341,7 @@ MODEL_PART_CASES = [
 
 @pytest.mark.parametrize("case, party, edit, message", MODEL_PART_CASES, ids=[c[0] for c in MODEL_PART_CASES])
 def test_api_damaged_model_parts_are_named(saved_model_dir, tmp_path, case, party, edit, message):
-    from riskfed.models.federated import FederatedModel
+    from riskfed.models.artifact import FederatedModel
 
     model = _tampered_model(saved_model_dir, tmp_path, party, edit)
     with pytest.raises(DataValidationError, match=rf"{party}: model part '.*{party}/model\.json': " + message) as info:
@@ -350,7 +350,7 @@ def test_api_damaged_model_parts_are_named(saved_model_dir, tmp_path, case, part
 
 
 def test_api_deeply_nested_model_part(saved_model_dir, tmp_path):
-    from riskfed.models.federated import FederatedModel
+    from riskfed.models.artifact import FederatedModel
 
     model = _tampered_model(saved_model_dir, tmp_path, "bank", lambda part: None)
     (model / "bank" / "model.json").write_text("[" * 100_000 + "]" * 100_000)
@@ -396,7 +396,7 @@ def test_fuzzed_model_parts_score_or_fail_typed(saved_model_dir, small_pilot, pa
     import shutil
     import tempfile
 
-    from riskfed.models.federated import FederatedModel
+    from riskfed.models.artifact import FederatedModel
     from riskfed.scoring.score import score_applicants
 
     values = st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.floats() | st.text(max_size=5) | st.lists(st.floats(), max_size=3) | st.just({})

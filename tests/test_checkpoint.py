@@ -19,15 +19,23 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from riskfed.alignment.normalize import IdNormalization
-from riskfed.checkpoint import KEEP_EPOCHS, latest_checkpoint, read_checkpoint, table_fingerprint, validate_state, write_checkpoint
+from riskfed.checkpoint import (
+    KEEP_EPOCHS,
+    latest_checkpoint,
+    read_checkpoint,
+    table_fingerprint,
+    validate_state,
+    write_checkpoint,
+)
 from riskfed.data.schema import validate_table
 from riskfed.data.synthetic import generate_pilot
 from riskfed.errors import ConfigurationError, DataValidationError, ProtocolError
-from riskfed.federation import Cancelled, run_training_session
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.roles.bank import Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
-from riskfed.roles.local import Hyperparameters
+from riskfed.session.progress import Cancelled
+from riskfed.session.training import run_training_session
 from riskfed.transport.memory import InMemoryTransport
 
 SESSION = "0123456789abcdef0123456789abcdef"

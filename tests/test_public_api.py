@@ -26,7 +26,7 @@ def test_unknown_names_are_an_attribute_error():
 def test_crypto_kernels_import_without_the_pipeline():
     code = (
         "import sys, riskfed.crypto.paillier, riskfed.crypto.multiexp; "
-        "print(sorted(m for m in ('sklearn', 'pandas', 'scipy', 'riskfed.pipeline') if m in sys.modules))"
+        "print(sorted(m for m in ('sklearn', 'pandas', 'scipy', 'riskfed.job') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

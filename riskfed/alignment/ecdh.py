@@ -1,63 +1,27 @@
 """The ``ecdh`` alignment method (default): commutative-encryption PSI on Curve25519.
 
-Diffie–Hellman private set intersection (Meadows 1986; Huberman–Franklin–Hogg 1999). Each
-party holds a secret scalar; an id ``x`` is hashed to a curve point ``H(x)`` and
-"blinded" as ``a·H(x)``. Scalar multiplication commutes, so ``b·(a·H(x)) == a·(b·H(x))``:
-the doubly blinded values of a shared id coincide, while a singly blinded value reveals
-nothing about ``x`` to someone without the scalar (decisional Diffie–Hellman).
-
-One round between the bank (scalar ``a``) and a fintech (scalar ``b``)::
+Each party holds a secret scalar; an id ``x`` is hashed to a curve point ``H(x)`` (RFC
+9380's ``curve25519_XMD:SHA-512_ELL2_NU_`` encoding) and blinded as ``a·H(x)`` with
+X25519. Scalar multiplication commutes, so the doubly blinded values of a shared id
+coincide, while a singly blinded value reveals nothing about ``x`` without the scalar::
 
     bank:    A  = a.blind(bank_ids)                  ─── A ──▶ fintech
     fintech: AB = b.reblind(A);  B = b.blind(ids)    ◀── AB, B ─── fintech
     bank:    BA = a.reblind(B)
              match_positions(AB, BA)   # equal tokens ⇔ equal ids
 
-This module only computes; it keeps the order of its input. Shuffling, and deciding who
-learns which positions, belongs to the protocol layer.
+This module only computes and keeps the order of its input; shuffling and who learns
+which positions belong to the protocol layer. Points travel as 32 little-endian bytes in
+``"S32"`` arrays (use ``.tobytes()`` for the wire: indexing drops trailing zero bytes).
+Why this hash-to-curve, X25519 and their costs: docs/design.md ("ECDH PSI").
 
-Threat model (semi-honest parties)
-----------------------------------
-- **Holds:** one :class:`EcdhKey` per session and its own ids. Use a fresh key per
-  session: reusing one lets a peer link blinded values across sessions.
-- **Sends:** its own blinded points, and the peer's points re-blinded.
-- **Receives:** the peer's blinded points and its own points re-blinded by the peer.
-- **Learns:** the size of the peer's set and, from matching, the intersection.
-- **Leaks:** nothing about ids outside the intersection, under DDH on Curve25519 with
-  ``H`` modelled as a random oracle (but see the hash-to-curve caveat below). The
-  secret may be sent to local joblib worker processes of the *same* party
-  (``n_jobs != 1``); it never appears in ``repr``, messages or errors.
-- **Does not protect against:** a malicious peer that re-blinds with a different scalar
-  or sends chosen points — it can make the intersection wrong, which the protocol layer
-  must treat as a failed run. Points of small order are rejected (:exc:`AlignmentError`)
-  because multiplying them by a secret yields the identity for every scalar, a sign of a
-  broken or hostile peer.
-
-Design decisions
-----------------
-- **Hash to curve** is RFC 9380's ``encode_to_curve`` for the suite
-  ``curve25519_XMD:SHA-512_ELL2_NU_`` without its final cofactor clearing:
-  ``expand_message_xmd`` (SHA-512) to a field element, then Elligator 2 onto Curve25519,
-  giving a Montgomery u-coordinate directly (tested against the RFC's Appendix J
-  vectors; production uses riskfed's own domain tag). The cofactor needs no separate
-  step: X25519 clamps every scalar to a multiple of 8, so any small-order component of
-  ``H(x)`` vanishes in the first blinding. Trade-off, accepted: the single-map ("NU")
-  encoding reaches only about half the points and is not indistinguishable from a
-  random oracle, which the classic DH-PSI proof assumes; the two-map RO variant would
-  cost another map and a point addition per id. No attack on DH-PSI from the NU
-  encoding's non-uniformity is known to us.
-- **Exponentiation is X25519** (libsodium's ``crypto_scalarmult`` through PyNaCl):
-  ``X25519(k, u)`` is the u-coordinate of ``clamp(k)·P``. Clamped scalars multiply, so
-  ``X25519(a, X25519(b, P)) == X25519(b, X25519(a, P))``. libsodium refuses an all-zero
-  output, which is exactly the small-order case we must reject anyway.
-- Points travel as 32 little-endian bytes in numpy ``"S32"`` arrays. Use ``.tobytes()``
-  for the wire: indexing an ``S32`` array drops trailing zero bytes (about 1 point in
-  128 ends in one).
-
-Cost on this machine, single process (``n_jobs=1``): ``hash_to_curve`` ≈ 10 µs per id
-(25 µs through libsodium's Edwards map and a conversion, the previous design), one
-X25519 ≈ 33 µs, so ``blind`` ≈ 43 µs and ``reblind`` ≈ 34 µs per id. ``n_jobs``
-splits the work across cores with joblib.
+Threat model (semi-honest parties): a party **holds** one :class:`EcdhKey` per session
+(fresh each session: reuse would link sessions) and its own ids; **sends** its blinded
+points and the peer's re-blinded; **receives** the peer's blinded points and its own
+re-blinded; **learns** the size of the peer's set and the intersection, nothing about
+ids outside it (under DDH). The secret reaches only the party's own joblib workers and
+never a ``repr``, message or error. A peer that re-blinds with another scalar can only
+make the intersection wrong; points of small order are refused (:exc:`AlignmentError`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ residue ``n - a`` modulo the Paillier modulus. Every protocol quantity has a dec
 bound, and encoders refuse values outside it (:class:`EncodingOverflowError`), because a
 homomorphic sum that wraps around ``n`` decrypts to a wrong but plausible number.
 
-The scales are protocol-wide constants (both sides must agree, and they are part of the
-session's :class:`~riskfed.protocol.messages.SessionParameters`).
+The scales are protocol-wide constants: every party uses the same ones, fixed by the
+protocol version (:data:`riskfed.protocol.messages.PROTOCOL_VERSION`).
 """
 
 from __future__ import annotations

@@ -24,12 +24,13 @@ from functools import cached_property
 import gmpy2
 from phe import paillier
 
+from riskfed import settings
 from riskfed.errors import ConfigurationError, InsecureKeyError, KeyMismatchError
 
 # NIST SP 800-57 Part 1 rates a 2048-bit factoring modulus at 112 bits of security, the
 # lowest level it still accepts; anything shorter is for tests only.
 MIN_KEY_BITS = 2048
-DEFAULT_KEY_BITS = 2048
+DEFAULT_KEY_BITS = settings.default("key_bits")
 # Test keys below this cannot hold a masked gradient (≈ 230 bits) with room to spare.
 MIN_TEST_KEY_BITS = 384
 

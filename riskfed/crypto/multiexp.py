@@ -1,40 +1,15 @@
 """Encrypted matrix–vector products by bucket multi-exponentiation.
 
 The encrypted gradient of feature j is ``Σ_i x_ij [[e_i]] = Π_i c_i^{x_ij} mod n^2``
-with small fixed-point integers ``x_ij``. Computing each power separately costs a full
-exponentiation per term. Both methods here multiply each ``c_i`` into a *bucket* (one
-modular multiplication per term) and then fold the buckets ``B_v`` into ``Π_v B_v^v``:
-
-* **Window buckets (Pippenger).** Cut each ``b``-bit exponent into ``w``-bit digits and
-  bucket by digit, for each digit position; fold the ``2^w`` buckets with a running
-  product (``2^(w+1)`` multiplications) and join positions with ``w`` squarings. For
-  ``B`` rows: ``⌈b/w⌉ (B + 2^(w+1)) + b`` multiplications — about two per term for
-  uniform 14-bit exponents.
-* **Value buckets.** Bucket by the whole exponent value and fold only the values that
-  occur, in decreasing order: ``Π_v B_v^v = Π_k S_k^(v_k − v_(k+1))`` with ``S_k`` the
-  running product of the buckets of value ``≥ v_k``. For ``D`` distinct values that is
-  ``B − D`` bucket multiplications plus two and a short power per distinct value — about
-  one per term for categorical and integer-valued features (ages, months past due,
-  counts), which are most of a credit file. When the distinct values are many but still
-  repeat (amounts rounded to the currency unit), the ``D`` buckets are folded by window
-  buckets instead.
-
-Each column is split by sign: ``Π c^x = P · N^{-1}`` with ``P`` over the positive
-entries and ``N`` over the negative ones (by ``|x|``), one inversion per column; zero
-entries cost nothing. Each part takes whichever method its cost model says is cheaper.
-
-* **Bit planes, for many columns** (a fintech with hundreds of features). All columns
-  share the same ciphertexts, so subset products of small groups of rows are built once
-  and every column reads them plane by plane (:func:`_by_planes`): about ``b/g``
-  multiplications per term plus a shared ``2^g`` per group: ≈ 1.2 for 300 normal
-  features at riskfed's 2^-6 precision over a 1,024-row batch, against ≈ 1.35 for
-  value buckets. Its inner loop runs in C where riskfed's C kernels are built
-  (:mod:`riskfed.crypto.native`), 5.4 instead of ≈ 6.2 µs per term at 2048 bits.
-
-* **Window buckets on AVX-512 IFMA**, for two or more columns where the CPU has the
-  instructions (:func:`multiexp_many`): the C kernel runs eight (column, digit position)
-  pairs per vector product, ≈ 2.9 µs per term on a UCI batch and ≈ 1.9 µs on 300
-  columns, and replaces all of the above.
+with small fixed-point integers ``x_ij``. Instead of a full exponentiation per term,
+every ``c_i`` is multiplied into a *bucket* (one modular multiplication per term) and the
+buckets are folded: window buckets (Pippenger: about two multiplications per term for
+uniform 14-bit exponents), value buckets (about one per term for the categorical and
+integer-valued features that make up most of a credit file), bit planes shared by many
+columns (:func:`_by_planes`), or — on CPUs with AVX-512 IFMA — the C kernel's window
+buckets for eight columns at a time (:func:`multiexp_many`). Each column is split by
+sign (``Π c^x = P · N^{-1}``); each part takes whichever method its cost model says is
+cheaper. The methods and their costs: docs/design.md ("Multi-exponentiation").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """riskfed's optional C kernels (``riskfed/crypto/_native.c``) and the switch for them.
 
 The kernels: fixed-base DJN randomness (the key holder's,
-:func:`riskfed.crypto.paillier.crt_randomizers`, and a party's own,
+:func:`riskfed.crypto.randomness.crt_randomizers`, and a party's own,
 :func:`riskfed.crypto.paillier.encrypt`), the bit-plane multi-exponentiation for many
 columns (:func:`riskfed.crypto.multiexp.multiexp`), and — on CPUs with AVX-512 IFMA —
 window-bucket multi-exponentiation and the bank's residual refresh

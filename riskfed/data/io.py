@@ -5,8 +5,11 @@
 * A column name that occurs twice in a file's header is an error (pandas would
   silently rename the copy to ``income.1``).
 * :func:`iter_table_chunks` streams a large file in row chunks for batch scoring.
-* :func:`atomic_output_dir` makes ``--out`` all-or-nothing: outputs are written to a
-  hidden sibling directory and moved into place only when everything succeeded.
+* All-or-nothing writes, the one helper for every output riskfed writes:
+  :func:`atomic_output_dir` for a directory (``--out``, a pilot's data),
+  :func:`atomic_file` / :func:`atomic_write` for one file (scores, checkpoints, model
+  parts of a service). Everything is written next to its target first and moved into
+  place only when all of it succeeded; on any failure the target is as it was.
 """
 
 from __future__ import annotations
@@ -180,17 +183,31 @@ def check_output_dir(out_dir: str | Path) -> None:
         raise ConfigurationError(f"Cannot write to {str(parent)!r} (permission denied).")
 
 
+def _outermost_missing(path: Path) -> Path | None:
+    """The outermost directory that creating ``path`` (with parents) would create."""
+    path = path.absolute()
+    return next((p for p in [*reversed(path.parents), path] if not p.exists()), None)
+
+
 @contextlib.contextmanager
 def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
     """Yield a staging directory whose contents replace ``out_dir``'s only on success.
 
-    Files in ``out_dir`` that the run does not produce are left alone; files it does
-    produce are replaced. On any exception the staging directory is removed and
+    Files and directories in ``out_dir`` that the run does not produce are left alone;
+    those it produces are replaced. On any exception — while writing or while moving
+    into place — the staging directory is removed, what was already moved is taken back
+    out, replaced items are restored, directories this call created are removed, and
     ``out_dir`` is exactly as before.
+
+    Raises
+    ------
+    ConfigurationError
+        ``out_dir`` is a file, or its parent cannot be written.
     """
     out = Path(out_dir)
     check_output_dir(out)
-    parent = out.resolve().parent
+    created = _outermost_missing(out)
+    parent = out.absolute().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=parent))
@@ -198,17 +215,63 @@ def atomic_output_dir(out_dir: str | Path) -> Iterator[Path]:
         raise ConfigurationError(f"Cannot write to {str(parent)!r}: {exc.strerror or exc}.") from None
     try:
         yield stage
+        _move_in(stage, out)
     except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
+        if created is not None:
+            shutil.rmtree(created, ignore_errors=True)
         raise
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        for item in stage.iterdir():
-            target = out / item.name
-            if target.is_dir() and not target.is_symlink():
-                shutil.rmtree(target)
-            elif target.exists() or target.is_symlink():
-                target.unlink()
-            os.replace(item, target)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _move_in(stage: Path, out: Path) -> None:
+    """Move every item of ``stage`` into ``out``; on failure, put ``out`` back as it was."""
+    items = sorted(stage.iterdir())
+    out.mkdir(parents=True, exist_ok=True)
+    backup = stage / ".riskfed-previous"
+    backup.mkdir()
+    moved: list[Path] = []
+    try:
+        for item in items:
+            target = out / item.name
+            if target.exists() or target.is_symlink():
+                # Keep the old item until every new one is in, so a failure can undo.
+                os.replace(target, backup / item.name)
+            os.replace(item, target)
+            moved.append(target)
+    except BaseException:
+        for target in moved:
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        for old in backup.iterdir():
+            os.replace(old, out / old.name)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``path`` (mode 0600); on success it is synced to
+    disk and replaces ``path``, on any exception it is removed and ``path`` is untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` all-or-nothing (:func:`atomic_file`; mode 0600)."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)

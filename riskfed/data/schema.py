@@ -205,6 +205,35 @@ def _validate_feature(
     return values, False
 
 
+def _validate_ids(df: pd.DataFrame, party: str, id_column: str, label_column: str | None) -> pd.Series:
+    """The id column as text (the id and label columns must exist; no id may be missing)."""
+    _require_columns(df, [id_column], party, "id")
+    if label_column is not None:
+        _require_columns(df, [label_column], party, "label")
+    raw_ids = df[id_column]
+    null_ids = raw_ids.isna().to_numpy()
+    if null_ids.any():
+        raise _flagged(party, id_column, "has missing ids", null_ids, None, df.index)
+    return raw_ids.astype(str)
+
+
+def _feature_columns(df, party: str, id_column: str, label_column, features, exclude, categorical) -> list:
+    """The feature columns asked for (default: every column but the id and the label)."""
+    reserved = {id_column} | ({label_column} if label_column else set())
+    if features is None:
+        feature_cols = [c for c in df.columns if c not in reserved and c not in set(exclude)]
+    else:
+        feature_cols = list(features)
+        _require_columns(df, feature_cols, party, "feature")
+        clash = [c for c in feature_cols if c in reserved]
+        if clash:
+            raise ConfigurationError(f"{party}: {clash[0]!r} cannot be both a feature and the id/label column.", party=party)
+    _require_columns(df, list(categorical), party, "categorical")
+    if not feature_cols:
+        raise SchemaError(f"{party}: the table has no feature columns besides id and label.", party=party)
+    return feature_cols
+
+
 def validate_table(
     df: pd.DataFrame,
     *,
@@ -252,28 +281,8 @@ def validate_table(
     if dup:
         raise duplicate_columns_error(party, dup, repr(source) if source else "the table")
     df = df.reset_index(drop=True)
-    _require_columns(df, [id_column], party, "id")
-    if label_column is not None:
-        _require_columns(df, [label_column], party, "label")
-    raw_ids = df[id_column]
-    null_ids = raw_ids.isna().to_numpy()
-    if null_ids.any():
-        raise _flagged(party, id_column, "has missing ids", null_ids, None, df.index)
-    ids = raw_ids.astype(str)
-
-    reserved = {id_column} | ({label_column} if label_column else set())
-    if features is None:
-        feature_cols = [c for c in df.columns if c not in reserved and c not in set(exclude)]
-    else:
-        feature_cols = list(features)
-        _require_columns(df, feature_cols, party, "feature")
-        clash = [c for c in feature_cols if c in reserved]
-        if clash:
-            raise ConfigurationError(f"{party}: {clash[0]!r} cannot be both a feature and the id/label column.", party=party)
-    _require_columns(df, list(categorical), party, "categorical")
-    if not feature_cols:
-        raise SchemaError(f"{party}: the table has no feature columns besides id and label.", party=party)
-
+    ids = _validate_ids(df, party, id_column, label_column)
+    feature_cols = _feature_columns(df, party, id_column, label_column, features, exclude, categorical)
     labels = _validate_labels(df[label_column], party, label_column, ids) if label_column else None
 
     cleaned: dict[str, pd.Series] = {}

@@ -4,7 +4,7 @@ The bank runs no server: it drives every session by calling the fintech and coor
 services (:class:`~riskfed.transport.network.NetworkTransport`), exactly as the
 in-memory federation calls in-process roles. This module turns the operator's
 ``--fintech-at`` / ``--coordinator-at`` into a transport and wires the bank's per-epoch
-checkpoints and ``--resume`` into :func:`riskfed.federation.run_training_session`.
+checkpoints and ``--resume`` into :func:`riskfed.session.training.run_training_session`.
 """
 
 from __future__ import annotations

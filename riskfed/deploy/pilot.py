@@ -21,9 +21,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from riskfed.certs import init_federation, load_identity
+from riskfed.deploy.bank import bank_transport
 from riskfed.errors import TransportError
+from riskfed.job import run_pipeline
 from riskfed.models.parts import read_model_part
-from riskfed.protocol.messages import COORDINATOR
+from riskfed.protocol.messages import BANK, COORDINATOR, fintech_name
+from riskfed.scoring.score import ApplicantScorer
+from riskfed.transport.network import NetworkLimits
 
 # Starting a service imports numpy, pandas and scikit-learn: seconds, not minutes.
 DEFAULT_START_TIMEOUT = 60.0
@@ -238,13 +243,6 @@ def run_process_pilot(
         The pipeline result (bank side), the applicant scores (scored over the network)
         and the fintechs' model parts as written by their services.
     """
-    from riskfed.certs import init_federation, load_identity
-    from riskfed.deploy.bank import bank_transport
-    from riskfed.pipeline import run_pipeline
-    from riskfed.protocol.messages import BANK, fintech_name
-    from riskfed.scoring.score import ScoringSession
-    from riskfed.transport.network import NetworkLimits
-
     own_tmp = None
     if work_dir is None:
         own_tmp = tempfile.TemporaryDirectory(prefix="riskfed-pilot-")
@@ -254,46 +252,55 @@ def run_process_pilot(
         names = [fintech_name(k + 1) for k in range(len(pilot.fintechs))]
         certs = work / "certs"
         init_federation(certs, fintechs=len(names))
-        data = work / "data"
-        data.mkdir(parents=True, exist_ok=True)
-        files = {}
-        for name, frame in zip(names, pilot.fintechs):
-            files[name] = data / f"{name}.parquet"
-            frame.to_parquet(files[name], index=False)
+        files = _write_fintech_data(work / "data", names, pilot.fintechs)
         extra = ["--insecure-test-key"] if insecure_test_key else []
-        limits = NetworkLimits(timeout=timeout)
         federation = ProcessFederation(work, certs, files, pilot.id_column, timeout=timeout, n_jobs=n_jobs, extra_args=extra)
         with federation:
-            identity = load_identity(certs / "bank.crt", certs / "bank.key", certs / "ca.crt", expected_role=BANK)
-            peers = {n: federation.parties[n].address for n in names}
-            with bank_transport(identity, peers, coordinator_at=federation.parties[COORDINATOR].address, limits=limits) as transport:
-                result = run_pipeline(
-                    pilot.bank,
-                    names,
-                    id_column=pilot.id_column,
-                    label_column=pilot.label_column,
-                    estimator=estimator,
-                    progress=progress,
-                    transport=transport,
-                    extra_report={
-                        "deployment": {
-                            "mode": "processes",
-                            "parties": {name: {"address": p.address, "pid": p.process.pid} for name, p in federation.parties.items()},
-                        }
-                    },
-                )
-                session = ScoringSession(result.estimator.model_, None, id_column=pilot.id_column, transport=transport)
-                scores = session.score_frame(pilot.applicants)
-            parts = {}
-            for name in names:
-                path = federation.model_dir(name) / name / "model.json"
-                if not path.is_file():
-                    raise TransportError(f"{name} did not write its model part to {str(path)!r}: {federation.parties[name].log_tail()}", party=name)
-                parts[name] = read_model_part(path, name)
+            result, scores = _drive_as_bank(pilot, names, federation, certs, estimator, timeout=timeout, progress=progress)
+            parts = {name: _read_part(federation, name) for name in names}
         return result, scores, parts
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()
+
+
+def _write_fintech_data(directory: Path, names: list[str], frames) -> dict[str, Path]:
+    """Each fintech's table as a Parquet file its process reads."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for name, frame in zip(names, frames):
+        files[name] = directory / f"{name}.parquet"
+        frame.to_parquet(files[name], index=False)
+    return files
+
+
+def _drive_as_bank(pilot, names, federation: "ProcessFederation", certs: Path, estimator, *, timeout: float, progress):
+    """Train and score as the bank over mutual TLS; the pipeline result and the scores."""
+    identity = load_identity(certs / "bank.crt", certs / "bank.key", certs / "ca.crt", expected_role=BANK)
+    peers = {n: federation.parties[n].address for n in names}
+    coordinator = federation.parties[COORDINATOR].address
+    parties = {name: {"address": p.address, "pid": p.process.pid} for name, p in federation.parties.items()}
+    with bank_transport(identity, peers, coordinator_at=coordinator, limits=NetworkLimits(timeout=timeout)) as transport:
+        result = run_pipeline(
+            pilot.bank,
+            names,
+            id_column=pilot.id_column,
+            label_column=pilot.label_column,
+            estimator=estimator,
+            progress=progress,
+            transport=transport,
+            extra_report={"deployment": {"mode": "processes", "parties": parties}},
+        )
+        scorer = ApplicantScorer(result.estimator.model_, None, id_column=pilot.id_column, transport=transport)
+        return result, scorer.score_frame(pilot.applicants)
+
+
+def _read_part(federation: "ProcessFederation", name: str) -> dict:
+    """The model part a fintech's service wrote when training stopped."""
+    path = federation.model_dir(name) / name / "model.json"
+    if not path.is_file():
+        raise TransportError(f"{name} did not write its model part to {str(path)!r}: {federation.parties[name].log_tail()}", party=name)
+    return read_model_part(path, name)
 
 
 __all__ = ["PartyProcess", "ProcessFederation", "run_process_pilot"]

@@ -31,12 +31,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riskfed.certs import TlsIdentity
-from riskfed.models.parts import read_model_part
-from riskfed.checkpoint import atomic_write, read_checkpoint, table_fingerprint, write_checkpoint
+from riskfed.checkpoint import read_checkpoint, table_fingerprint, write_checkpoint
+from riskfed.data.io import atomic_write
 from riskfed.data.schema import PartyTable
 from riskfed.deploy.session import DEFAULT_SESSION_TIMEOUT, PartyService, traffic_since
 from riskfed.errors import ConfigurationError, DataValidationError, ProtocolError, TransportError
-from riskfed.protocol.messages import BANK, COORDINATOR, EpochEnd, Message, PsiBlinded, ScoreRequest, SessionOpen, TrainingStop
+from riskfed.models.parts import read_model_part
+from riskfed.protocol.messages import (
+    BANK,
+    COORDINATOR,
+    EpochEnd,
+    Message,
+    PsiBlinded,
+    ScoreRequest,
+    SessionOpen,
+    TrainingStop,
+)
 from riskfed.roles.base import Role
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import DEFAULT_MIN_BATCH_SIZE, Fintech

@@ -51,6 +51,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from riskfed import settings
+
 PROTOCOL_VERSION = 1
 
 BANK = "bank"
@@ -322,6 +324,43 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
 }
 
 
+# Rounds: 0 for a session's opening and alignment; epoch * ROUND_STRIDE + batch + 1 for a
+# training batch; the last slot of an epoch's block for its end (and of the block after
+# the last epoch for the stop); scoring rounds from SCORING_ROUND_BASE on, above every
+# training round (settings.MAX_EPOCHS bounds the epochs).
+ROUND_STRIDE = 1_000_000
+EPOCH_END_BATCH = ROUND_STRIDE - 1
+SCORING_ROUND_BASE = 10**12
+
+
 def round_of(epoch: int, batch: int) -> int:
     """The round number of training batch ``batch`` (0-based) in ``epoch`` (0-based)."""
-    return epoch * 1_000_000 + batch + 1
+    return epoch * ROUND_STRIDE + batch + 1
+
+
+def epoch_end_round(epoch: int) -> int:
+    """The round of the end of ``epoch`` (0-based): after every batch of that epoch."""
+    return round_of(epoch, EPOCH_END_BATCH)
+
+
+def stop_round(epochs: int) -> int:
+    """The round of the stop after ``epochs`` complete epochs."""
+    return epoch_end_round(epochs)
+
+
+def epoch_and_batch(rnd: int) -> tuple[int, int]:
+    """The (0-based) epoch and batch of a training round (inverse of :func:`round_of`)."""
+    return divmod(rnd - 1, ROUND_STRIDE)
+
+
+# The declared limits (riskfed.settings) keep every training round below the scoring rounds
+# and every batch below the end-of-epoch slot.
+assert epoch_end_round(settings.MAX_EPOCHS - 1) < SCORING_ROUND_BASE
+assert settings.MAX_STEPS_PER_EPOCH < EPOCH_END_BATCH
+
+
+def completed_epochs(rnd: int) -> int | None:
+    """The number of epochs a checkpoint taken at round ``rnd`` has completed, or
+    ``None`` if ``rnd`` is not the end of an epoch (nor the start of a session)."""
+    epoch, rest = divmod(rnd, ROUND_STRIDE)
+    return None if rest else epoch

@@ -21,19 +21,56 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import ClassVar
+
+import numpy as np
 
 from riskfed.crypto import paillier
-from riskfed.errors import CryptoError, ProtocolError
+from riskfed.crypto.keys import PublicKey
+from riskfed.errors import CryptoError, KeyMismatchError, ProtocolError
+from riskfed.learning.linear.fixed_point import packing_slot_bits
+from riskfed.learning.linear.hyperparameters import MAX_FINTECHS
 from riskfed.protocol.messages import BANK, COORDINATOR, Message, SessionOpen
 
 log = logging.getLogger("riskfed.roles")
 
 
-class Role:
-    """Base class: dispatch by message type with header checks."""
+def handles(message_type: type[Message]):
+    """Register the decorated method as its role's handler of ``message_type``.
 
-    #: step name → handler method name; subclasses fill it.
-    HANDLERS: dict[str, str] = {}
+    A subclass that overrides the method (same name) is dispatched to its override.
+    """
+
+    def register(method):
+        method.handles = message_type.STEP
+        return method
+
+    return register
+
+
+def _step(step: str | type[Message]) -> str:
+    return step if isinstance(step, str) else step.STEP
+
+
+class Role:
+    """Base class: dispatch by message type with header checks.
+
+    Subclasses (and their mixins) mark their handlers with :func:`handles`;
+    ``handlers`` (step → method name) is collected from them when the class is created.
+    """
+
+    handlers: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        table: dict[str, str] = {}
+        # Every class of the MRO, mixins included, most derived last so that it wins.
+        for base in reversed(cls.__mro__):
+            for name, member in vars(base).items():
+                step = getattr(member, "handles", None)
+                if isinstance(step, str):
+                    table[step] = name
+        cls.handlers = table
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -42,11 +79,13 @@ class Role:
         self._expect: dict[str, set[str]] = {}
 
     # -- expectations -------------------------------------------------------------
-    def expect(self, step: str, *senders: str) -> None:
-        self._expect[step] = set(senders)
+    def expect(self, step: str | type[Message], *senders: str) -> None:
+        """Accept ``step`` (a message type) from ``senders`` from now on."""
+        self._expect[_step(step)] = set(senders)
 
-    def done(self, step: str) -> None:
-        self._expect.pop(step, None)
+    def done(self, step: str | type[Message]) -> None:
+        """Accept no more ``step`` messages."""
+        self._expect.pop(_step(step), None)
 
     # -- dispatch -------------------------------------------------------------------
     def handle(self, message: Message) -> list[Message]:
@@ -91,7 +130,7 @@ class Role:
                 f"{self.name} accepts {step!r} only from {', '.join(sorted(allowed))}, not from {message.sender}.",
                 party=message.sender,
             )
-        handler: Callable[[Message], list[Message]] = getattr(self, self.HANDLERS[step])
+        handler: Callable[[Message], list[Message]] = getattr(self, self.handlers[step])
         return handler(message)
 
     def check_round(self, message: Message, expected: int) -> None:
@@ -110,8 +149,6 @@ class Role:
 def session_fintechs(msg: SessionOpen, me: str, *, with_coordinator: bool) -> tuple[str, ...]:
     """The fintechs a ``SessionOpen`` names, after checking its list of parties: the bank,
     the coordinator when the session trains, ``me``, 1 to 63 fintechs, no repeats."""
-    from riskfed.roles.local import MAX_FINTECHS
-
     parties = tuple(msg.parties)
     fintechs = tuple(p for p in parties if p not in (BANK, COORDINATOR))
     problem = None
@@ -130,9 +167,6 @@ def session_fintechs(msg: SessionOpen, me: str, *, with_coordinator: bool) -> tu
 
 def public_key_from(message, *, party: str):
     """Rebuild the public key from an announcement and check its fingerprint."""
-    from riskfed.crypto.keys import PublicKey
-    from riskfed.errors import KeyMismatchError
-
     pk = PublicKey(n=int.from_bytes(message.n, "big"), h_s=int.from_bytes(message.h_s, "big"))
     if pk.fingerprint != message.fingerprint:
         raise KeyMismatchError(
@@ -170,8 +204,6 @@ def randomizers_from(public_key, message, expected: int, *, me: str) -> list:
 
 def check_positions(positions, size: int, *, party: str, what: str) -> None:
     """Row positions must be in range and distinct."""
-    import numpy as np
-
     positions = np.asarray(positions)
     if positions.size and (positions.min() < 0 or positions.max() >= size):
         raise ProtocolError(f"{party} sent {what} outside 0..{size - 1}.", party=party)
@@ -181,8 +213,6 @@ def check_positions(positions, size: int, *, party: str, what: str) -> None:
 
 def unmask_packed(public_key, message, masks: list[int], hyper) -> list[int]:
     """Unpack the coordinator's decryptions and remove this party's masks: exact ``g_j``."""
-    from riskfed.roles.local import packing_slot_bits
-
     width = (public_key.key_bits + 7) // 8
     values = unpack_ints(message.values, message.count, width, party=message.sender)
     slots = paillier.unpack(values, len(masks), packing_slot_bits(hyper), public_key)

@@ -1,39 +1,22 @@
 """The coordinator: holds the Paillier private key and decrypts masked values.
 
-Threat model for this role (semi-honest, colludes with no one; it guards against
-cheating parties as described below):
+Threat model for this role (semi-honest, colludes with no one; the whole table, and
+what a cheating party can still do, are in docs/threat-model.md):
 
 * **Holds** the Paillier private key (generated here, never sent, never pickled).
-* **Receives** ``SessionOpen`` and ``TrainingPlan`` from the bank (parameters, the number
-  of training rows, each party's number of weights), ``KeyRequest`` and ``PlanAccepted``
-  (its number of weights, in its own word) from each fintech, ``RandomnessRequest``
-  (counts) and ``MaskedGradient`` — ciphertexts of ``g + m`` — from every party.
-* **Sends** the public key to each party directly (so nobody can substitute a key it
-  controls), and the decryptions ``g + m``.
-* **Learns** only masked values: each mask is uniform over a range 2^80 times larger
-  than any gradient, so ``g + m`` is statistically independent of ``g`` (distance <
-  2^-80). It never sees features, labels, weights, residuals, partial scores or ids; it
-  learns the row counts of batches and each party's number of features.
-* **Guards** against being used as a decryption oracle. It computes each party's
-  allowance itself from public, bounded numbers — the weights each fintech declares to it
-  directly (checked against the bank's plan), capped by ``max_features`` — and decrypts,
-  for each party, exactly one request per planned round, in sequence, of exactly that
-  many ciphertexts. Invented, skipped or repeated rounds, extra ciphertexts and extra
-  randomness are refused (logged; nothing changes; the session goes on for the others).
-* **Cannot prevent** (no zero-knowledge proofs): a cheating party may put ciphertexts of
-  its choice — e.g. the residuals ``[[e]]`` a fintech receives, or the ``[[u_k]]`` the
-  bank holds — in place of its masked gradient and read them: at most its allowance per
-  planned round, about 2046 bits per 2048-bit ciphertext (34 residuals or 58 partial
-  scores), see docs/threat-model.md.
-* **Makes randomness** (``randomness="coordinator"``, the default): on
-  ``RandomnessRequest`` it sends fresh DJN randomizers ``h_s^r mod n^2`` — encryptions
-  of zero, which anyone holding the public key could make, but the key holder makes
-  them with the factorisation (about 1.35 times as fast, 1.5–1.7 with the C kernels),
-  ahead of time (up to three rounds per party), in its own threads or worker processes
-  (which hold ``p`` and ``q`` and nothing else). It keeps no copy of what it sent.
-  Knowing a ciphertext's randomness tells it nothing its private key does not, and it
-  never receives the ciphertexts the randomizers go into. One request per party and
-  planned round, for exactly the randomizers that round's batch needs.
+* **Receives** the session parameters and the plan from the bank (the number of training
+  rows and each party's number of weights), each fintech's own statement of its weights,
+  randomness requests (counts) and ``[[g + m]]`` from every party.
+* **Sends** the public key to each party directly (nobody can substitute a key it
+  controls), the decryptions ``g + m``, and fresh DJN randomizers ``h_s^r mod n²`` —
+  encryptions of zero, made ahead of time with the factorisation; it keeps no copy.
+* **Learns** only masked values, statistically independent of the gradients (masks 2^80
+  times wider than any gradient), the batches' row counts and each party's number of
+  features — never features, labels, weights, residuals, partial scores or ids.
+* **Guards** against being used as a decryption oracle: it fixes each party's allowance
+  itself from public, bounded numbers and decrypts, per party, exactly one request per
+  planned round, in sequence, of exactly that many ciphertexts (randomness likewise);
+  anything else is refused, logged, and changes nothing.
 """
 
 from __future__ import annotations
@@ -44,10 +27,15 @@ from dataclasses import dataclass
 
 from joblib.externals.loky import ProcessPoolExecutor
 
+from riskfed import settings
 from riskfed.crypto import native, paillier
 from riskfed.crypto.keys import check_key_bits, generate_keypair
 from riskfed.crypto.parallel import local_jobs
 from riskfed.errors import ConfigurationError, CryptoError, ProtocolError
+from riskfed.learning.linear.fixed_point import masked_values, packed_count
+from riskfed.learning.linear.hyperparameters import MAX_FEATURES_PER_PARTY, Hyperparameters
+from riskfed.learning.linear.residuals import needs_squares
+from riskfed.learning.linear.schedule import batch_sizes
 from riskfed.protocol.messages import (
     BANK,
     COORDINATOR,
@@ -62,11 +50,11 @@ from riskfed.protocol.messages import (
     SessionOpen,
     TrainingPlan,
     TrainingStop,
+    epoch_and_batch,
     round_of,
 )
-from riskfed.roles.base import Role, session_fintechs
-from riskfed.roles.local import MAX_FEATURES_PER_PARTY, Hyperparameters, masked_values, needs_squares, packed_count
-from riskfed.roles.plan import batch_sizes, epoch_and_batch, is_planned, round_after
+from riskfed.roles.base import Role, handles, session_fintechs
+from riskfed.roles.plan import is_planned, round_after
 
 # Rounds of randomness the coordinator keeps in the making for each party: enough to keep
 # its threads busy while the parties run single-threaded code, few enough that little is
@@ -102,16 +90,6 @@ class Coordinator(Role):
         have decrypted per round, whatever the plan says.
     """
 
-    HANDLERS = {
-        "session_open": "_on_open",
-        "key_request": "_on_key_request",
-        "plan_accepted": "_on_declared",
-        "training_plan": "_on_plan",
-        "masked_gradient": "_on_masked",
-        "randomness_request": "_on_randomness_request",
-        "training_stop": "_on_stop",
-    }
-
     def __init__(
         self,
         *,
@@ -121,10 +99,7 @@ class Coordinator(Role):
         max_features: int = MAX_FEATURES_PER_PARTY,
     ) -> None:
         super().__init__(name)
-        if isinstance(max_features, bool) or not isinstance(max_features, int) or max_features < 1:
-            raise ConfigurationError(
-                f"The 'max_features' parameter of Coordinator must be an int in the range [1, inf). Got {max_features!r} instead."
-            )
+        settings.check("max_features", max_features, "Coordinator")
         self.allow_insecure_key = allow_insecure_key
         self.n_jobs = n_jobs
         self.max_features = max_features
@@ -141,8 +116,12 @@ class Coordinator(Role):
         self._hyper: Hyperparameters | None = None
         self._batch_rows: list[int] = []
         self._allowances: dict[str, _Allowance] = {}
+        # Randomness made ahead: per party per round, the plan's last round, its shape.
+        self._per_round: dict[str, int] = {}
+        self._final_round = 0
+        self._steps = self._epochs = 0
         self.decryptions = 0
-        self.expect("session_open", BANK)
+        self.expect(SessionOpen, BANK)
 
     def __repr__(self) -> str:
         fp = self.public_key.fingerprint if self.public_key else None
@@ -160,6 +139,7 @@ class Coordinator(Role):
             fingerprint=pk.fingerprint,
         )
 
+    @handles(SessionOpen)
     def _on_open(self, msg: SessionOpen):
         # Every check before anything changes: a refused opening leaves no trace.
         if msg.purpose not in ("training", "resume"):
@@ -172,17 +152,19 @@ class Coordinator(Role):
         self.public_key, self._private_key = generate_keypair(msg.key_bits, allow_insecure_key=msg.allow_insecure_key)
         self._fintechs = fintechs
         self._first_epoch = msg.resume_epoch
-        self.done("session_open")
-        self.expect("key_request", *fintechs)
+        self.done(SessionOpen)
+        self.expect(KeyRequest, *fintechs)
         # Each fintech tells the coordinator its number of weights itself (PlanAccepted),
         # so the bank alone cannot set another party's allowance.
-        self.expect("plan_accepted", *fintechs)
-        self.expect("training_plan", BANK)
+        self.expect(PlanAccepted, *fintechs)
+        self.expect(TrainingPlan, BANK)
         return [self._announce(BANK, msg.round)]
 
+    @handles(KeyRequest)
     def _on_key_request(self, msg: KeyRequest):
         return [self._announce(msg.sender, msg.round)]
 
+    @handles(PlanAccepted)
     def _on_declared(self, msg: PlanAccepted):
         """A fintech's own statement of its number of weights (checked against the plan)."""
         party = msg.sender
@@ -197,6 +179,7 @@ class Coordinator(Role):
         self._declared[party] = (msg.features, msg.slots)
         return []
 
+    @handles(TrainingPlan)
     def _on_plan(self, msg: TrainingPlan):
         if msg.key_fingerprint != self.public_key.fingerprint:
             raise ProtocolError(
@@ -211,12 +194,12 @@ class Coordinator(Role):
         batch_rows = self._check_schedule(msg, hyper)
         allowances = self._allowances_for(msg, hyper)
         self._hyper, self._batch_rows, self._allowances = hyper, batch_rows, allowances
-        for step in ("key_request", "plan_accepted", "training_plan"):
+        for step in (KeyRequest, PlanAccepted, TrainingPlan):
             self.done(step)
-        self.expect("masked_gradient", *allowances)
+        self.expect(MaskedGradient, *allowances)
         if hyper.randomness == "coordinator":
             self._plan_randomness(hyper)
-        self.expect("training_stop", BANK)
+        self.expect(TrainingStop, BANK)
         return [self.reply(Ack, msg.sender, msg.round)]
 
     def _check_schedule(self, msg: TrainingPlan, hyper: Hyperparameters) -> list[int]:
@@ -294,6 +277,7 @@ class Coordinator(Role):
                 party=party,
             )
 
+    @handles(MaskedGradient)
     def _on_masked(self, msg: MaskedGradient):
         party = msg.sender
         if msg.key_fingerprint != self.public_key.fingerprint:
@@ -326,10 +310,11 @@ class Coordinator(Role):
             )
         ]
 
+    @handles(TrainingStop)
     def _on_stop(self, msg: TrainingStop):
-        self.done("masked_gradient")
-        self.done("randomness_request")
-        self.done("training_stop")
+        self.done(MaskedGradient)
+        self.done(RandomnessRequest)
+        self.done(TrainingStop)
         self.close()
         return [self.reply(Ack, msg.sender, msg.round)]
 
@@ -348,7 +333,7 @@ class Coordinator(Role):
         jobs = local_jobs(self.n_jobs)
         # Threads share one table (C kernel); worker processes build one each.
         self._window = paillier.crt_window(self.public_key, per_session if native.ENABLED else per_session // jobs)
-        self.expect("randomness_request", *self._allowances)
+        self.expect(RandomnessRequest, *self._allowances)
         # Start the first rounds' randomness (and the tables) now, while the parties prepare.
         if jobs > 1:
             rounds = min(_AHEAD_ROUNDS, self._steps * (self._epochs - self._first_epoch))
@@ -381,6 +366,7 @@ class Coordinator(Role):
                 futures[-1].size = k  # how many it will make (the stock's count of what is queued)
         return futures
 
+    @handles(RandomnessRequest)
     def _on_randomness_request(self, msg: RandomnessRequest):
         party = msg.sender
         if msg.key_fingerprint != self.public_key.fingerprint:

@@ -1,36 +1,26 @@
 """A fintech (passive party, feature holder).
 
-Threat model for this role (semi-honest; the coordinator colludes with no one):
+Threat model for this role (the whole table, and what a cheating party can still do, are
+in docs/threat-model.md):
 
-* **Holds** its customer ids, its features ``X_k``, its preprocessing and its weights
+* **Holds** its customer ids, its features ``X_k``, its preprocessing and weights
   ``w_k`` (never sent), and its ECDH secret for the session.
-* **Receives** from the bank: blinded ids (ECDH) or a keyed-hash key, the intersection as
-  positions in its own shuffled list, the training plan (row positions and public
-  hyper-parameters), batch row positions, ``[[e]]`` — residuals *encrypted* under the
-  coordinator's key and freshly randomized by the bank, so they carry none of the
-  fintech's own randomness — and scoring requests. From the coordinator: the public key,
-  ``g_k + m_k`` (its own masked gradient) and, by default, the randomizers it encrypts
-  ``[[u_k]]`` and ``[[u_k^2]]`` with (the bank never sees them).
-* **Sends** to the bank: double-blinded points and its own blinded ids (or keyed
-  digests), ``[[u_k]]`` per batch (encrypted), an encrypted loss share, the mean squares of
-  its score change and scores per epoch, and — at scoring time only — plaintext partial scores
-  ``u_k`` for the rows the bank asks about. To the coordinator: ``[[g_k + m_k]]`` and
-  how many randomizers a batch needs.
-* **Learns** the intersection (which of its customers the bank shares), which shared
-  customers train and which are held out (a stratified split drawn from the bank's
-  per-session secret, so it cannot replay it to learn labels), and its own gradients
-  (hence the minimum batch size). Never labels, bank features or weights, or residuals
-  in plaintext.
-* **Enforces**, whatever the bank's plan says: its own minimum batch size and epoch cap,
-  a plan whose numbers add up, and batches that come in the planned order with the
-  planned size, lie in the training rows and never repeat a row within an epoch. It
-  accepts a session only from the bank, and a running session is not replaced by
-  another opening.
-* **Can still, if it cheats** (docs/threat-model.md): put ciphertexts of its choice —
-  e.g. the residuals ``[[e]]`` it received — in its masked-gradient request and read
-  them, within the allowance the coordinator fixed from its declared features (one
-  2048-bit ciphertext per 11 features: up to 34 residuals per ciphertext and round if it
-  gives up its own update; about one per feature, in the masks' headroom, if it does not).
+* **Receives** from the bank: blinded ids or a keyed-hash key, the intersection as
+  positions in its own shuffled list, the training plan, batch positions, ``[[e]]``
+  (encrypted under the coordinator's key, freshly randomized by the bank) and scoring
+  requests. From the coordinator: the public key, its own masked gradient decrypted and
+  (by default) the randomizers it encrypts with.
+* **Sends** to the bank: double-blinded ids and its own blinded ids (or keyed digests),
+  ``[[u_k]]`` per batch, an encrypted loss share, two aggregates per epoch and — at
+  scoring time only — plaintext partial scores ``u_k`` of the rows asked about. To the
+  coordinator: ``[[g_k + m_k]]`` and how many randomizers a batch needs.
+* **Learns** the intersection, which shared customers train and which are held out (a
+  split drawn from the bank's per-session secret) and its own gradients (hence the
+  minimum batch size); never labels, bank features or weights, or residuals in plaintext.
+* **Enforces**, whatever the bank's plan says, its own minimum batch size and epoch cap,
+  a plan whose numbers add up and batches in the planned order and size, within the
+  training rows, never repeating a row within an epoch; it accepts sessions only from
+  the bank, and a running session is not replaced by another opening.
 """
 
 from __future__ import annotations
@@ -39,15 +29,29 @@ import secrets
 
 import numpy as np
 
+from riskfed import settings
 from riskfed.alignment.ecdh import EcdhKey
 from riskfed.alignment.keyed_hash import keyed_digests
 from riskfed.alignment.normalize import IdNormalization
 from riskfed.crypto import paillier
-from riskfed.crypto.keys import check_key_bits
+from riskfed.crypto.keys import PublicKey, check_key_bits
 from riskfed.crypto.multiexp import multiexp
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable
 from riskfed.errors import AlignmentError, ConfigurationError, KeyMismatchError, ProtocolError
+from riskfed.learning.linear.fixed_point import (
+    draw_masks,
+    encode_loss_partial,
+    encode_partial,
+    encode_square,
+    mask_bits,
+    packed_count,
+    packing_slot_bits,
+    quantize_features,
+)
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.learning.linear.local import LocalModel
+from riskfed.learning.linear.residuals import needs_loss_shares, needs_squares
 from riskfed.protocol.messages import (
     BANK,
     COORDINATOR,
@@ -63,37 +67,34 @@ from riskfed.protocol.messages import (
     HashKeyShare,
     KeyRequest,
     MaskedGradient,
-    PartialScores,
     PlanAccepted,
     PsiBlinded,
     PsiDoubleBlinded,
     PsiResult,
+    PublicKeyAnnounce,
     Randomness,
     RandomnessRequest,
-    PublicKeyAnnounce,
     ScoreRequest,
     SessionOpen,
     SessionReady,
     TrainingPlan,
     TrainingStop,
+    epoch_end_round,
     round_of,
 )
-from riskfed.roles.base import Role, check_positions, public_key_from, randomizers_from, session_fintechs, unmask_packed
-from riskfed.roles.local import (
-    Hyperparameters,
-    LocalModel,
-    draw_masks,
-    encode_loss_partial,
-    encode_partial,
-    encode_square,
-    mask_bits,
-    needs_loss_shares,
-    packed_count,
-    packing_slot_bits,
-    needs_squares,
-    quantize_features,
+from riskfed.roles.base import (
+    Role,
+    check_positions,
+    handles,
+    public_key_from,
+    randomizers_from,
+    session_fintechs,
+    unmask_packed,
 )
+from riskfed.roles.fintech_checkpoint import FintechCheckpointSteps
+from riskfed.roles.fintech_scoring import FintechScoringSteps
 from riskfed.roles.plan import EpochCursor, check_plan_limits
+from riskfed.roles.state import FintechRound, TrainingPlanState
 
 # A fintech's own limits, whatever the bank's plan says. Batches of at least 256 rows keep
 # any one label or partial score buried in an aggregate (docs/threat-model.md); the epoch
@@ -102,7 +103,7 @@ DEFAULT_MIN_BATCH_SIZE = 256
 DEFAULT_MAX_EPOCHS = 100
 
 
-class Fintech(Role):
+class Fintech(FintechCheckpointSteps, FintechScoringSteps, Role):
     """A feature holder.
 
     Parameters
@@ -124,22 +125,6 @@ class Fintech(Role):
         The most epochs this fintech trains in one session.
     """
 
-    HANDLERS = {
-        "session_open": "_on_open",
-        "public_key": "_on_public_key",
-        "psi_blinded": "_on_psi_blinded",
-        "hash_key": "_on_hash_key",
-        "psi_result": "_on_psi_result",
-        "training_plan": "_on_plan",
-        "batch_request": "_on_batch",
-        "randomness": "_on_randomness",
-        "encrypted_residuals": "_on_residuals",
-        "decrypted_masked": "_on_decrypted",
-        "epoch_end": "_on_epoch_end",
-        "training_stop": "_on_stop",
-        "score_request": "_on_score",
-    }
-
     def __init__(
         self,
         name: str,
@@ -153,42 +138,55 @@ class Fintech(Role):
     ) -> None:
         super().__init__(name)
         for param, value in (("min_batch_size", min_batch_size), ("max_epochs", max_epochs)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigurationError(
-                    f"The {param!r} parameter of Fintech must be an int in the range [1, inf). Got {value!r} instead.",
-                    party=name,
-                )
+            settings.check_value(param, value, settings.Interval(int, 1, None, "left"), "Fintech")
+        # What the fintech is given, and its own limits.
         self.min_batch_size = min_batch_size
         self.max_epochs = max_epochs
         self.table = table
         self.allow_insecure_key = allow_insecure_key
         self.n_jobs = n_jobs
-        self.public_key = None
+        # The session (SessionOpen).
+        self.purpose: str | None = None
+        self.public_key: PublicKey | None = None
+        self._session_key_bits: int | None = None
+        self._parties = 0
         self.normalization = IdNormalization()
         self._norm_ids: np.ndarray | None = None
+        # Alignment: a private shuffle of its rows, its PSI secret or the keyed-hash key.
         self._perm: np.ndarray | None = None
         self._ecdh: EcdhKey | None = None
         self._sent_own_points = False
         self._hash_key: bytes | None = None
         self._digest_lookup: dict[bytes, int] | None = None
         self.aligned_rows: np.ndarray | None = None
+        # Training: the plan, where the bank is in it, the round in flight, the last round
+        # served; then the model (or a saved model part, for scoring).
+        self.plan: TrainingPlanState | None = None
+        self._cursor: EpochCursor | None = None
+        self._batch: FintechRound | None = None
+        self._round = 0
         self.preprocessor: Preprocessor | None = None
         self.weights: np.ndarray | None = None
-        self._local: LocalModel | None = None
-        self._X_full: np.ndarray | None = None
-        self._pending: dict | None = None
-        self._round = 0
-        self._parties = 0
-        self._cursor: EpochCursor | None = None
+        # A checkpoint to resume from, and whether the resumed session still needs its key.
+        self._resume_state: dict | None = None
         self._resuming = False
         if model is not None:
             self._load_model(model)
-        self.expect("session_open", BANK)
+        self.expect(SessionOpen, BANK)
 
     def __repr__(self) -> str:
         return f"Fintech(name={self.name!r}, rows={self.table.n_rows}, session={self.session_id!r})"
 
+    @property
+    def hyper(self) -> Hyperparameters | None:
+        return self.plan.hyper if self.plan is not None else None
+
+    @property
+    def _local(self) -> LocalModel | None:
+        return self.plan.local if self.plan is not None else None
+
     # -- session ----------------------------------------------------------------------
+    @handles(SessionOpen)
     def _on_open(self, msg: SessionOpen):
         # Every check before anything changes: a refused opening leaves no trace.
         if msg.purpose not in ("training", "alignment", "scoring", "resume"):
@@ -210,20 +208,21 @@ class Fintech(Role):
         # A fresh private shuffle of our own rows: the bank sees our list in this order only.
         self._perm = np.argsort(np.frombuffer(secrets.token_bytes(8 * len(self._norm_ids)), dtype=np.uint64), kind="stable")
         self._sent_own_points = False
-        self.done("session_open")
-        self.expect("psi_blinded", BANK)
-        self.expect("hash_key", BANK)
+        self.done(SessionOpen)
+        self.expect(PsiBlinded, BANK)
+        self.expect(HashKeyShare, BANK)
         if msg.purpose == "training":
             self._session_key_bits = msg.key_bits
-            self.expect("public_key", COORDINATOR)
+            self.expect(PublicKeyAnnounce, COORDINATOR)
             # Ask the coordinator itself: a key relayed by the bank could be the bank's own.
             return [self.reply(KeyRequest, COORDINATOR, msg.round)]
         if msg.purpose == "alignment":
             # Alignment only (the analyst's overlap check): no key, no model.
             return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint="")]
-        self.expect("score_request", BANK)
+        self.expect(ScoreRequest, BANK)
         return [self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint="")]
 
+    @handles(PublicKeyAnnounce)
     def _on_public_key(self, msg: PublicKeyAnnounce):
         pk = public_key_from(msg, party=self.name)
         if pk.key_bits != self._session_key_bits:
@@ -234,7 +233,7 @@ class Fintech(Role):
             )
         check_key_bits(pk.key_bits, allow_insecure=self.allow_insecure_key, party=self.name)
         self.public_key = pk
-        self.done("public_key")
+        self.done(PublicKeyAnnounce)
         ready = self.reply(SessionReady, BANK, msg.round, rows=self.table.n_rows, key_fingerprint=pk.fingerprint)
         if self._resuming:
             # The resumed session's coordinator is new: tell it (and the bank) our number
@@ -247,6 +246,7 @@ class Fintech(Role):
     def _shuffled_ids(self) -> np.ndarray:
         return self._norm_ids[self._perm]
 
+    @handles(PsiBlinded)
     def _on_psi_blinded(self, msg: PsiBlinded):
         if self._ecdh is None:
             self._ecdh = EcdhKey.generate()
@@ -255,22 +255,24 @@ class Fintech(Role):
         if not self._sent_own_points:
             own = self._ecdh.blind(self._shuffled_ids().tolist(), n_jobs=self.n_jobs, party=self.name)
             self._sent_own_points = True
-        self.done("hash_key")
+        self.done(HashKeyShare)
         if self.purpose != "scoring":
-            self.expect("psi_result", BANK)
+            self.expect(PsiResult, BANK)
         return [self.reply(PsiDoubleBlinded, BANK, msg.round, double_blinded=double, partner_blinded=own)]
 
+    @handles(HashKeyShare)
     def _on_hash_key(self, msg: HashKeyShare):
         self._hash_key = bytes(msg.key)
         self._digest_lookup = None
-        self.done("psi_blinded")
+        self.done(PsiBlinded)
         if self.purpose != "scoring":
-            self.done("hash_key")
-            self.expect("psi_result", BANK)
+            self.done(HashKeyShare)
+            self.expect(PsiResult, BANK)
             digests = keyed_digests(self._shuffled_ids().tolist(), self._hash_key)
             return [self.reply(HashedIds, BANK, msg.round, digests=digests)]
         return [self.reply(Ack, BANK, msg.round)]
 
+    @handles(PsiResult)
     def _on_psi_result(self, msg: PsiResult):
         positions = np.asarray(msg.positions, dtype=np.int64)
         try:
@@ -278,13 +280,14 @@ class Fintech(Role):
         except ProtocolError as exc:
             raise AlignmentError(str(exc), party=BANK) from None
         self.aligned_rows = self._perm[positions]
-        self.done("psi_blinded")
-        self.done("hash_key")
-        self.done("psi_result")
-        self.expect("training_plan", BANK)
+        self.done(PsiBlinded)
+        self.done(HashKeyShare)
+        self.done(PsiResult)
+        self.expect(TrainingPlan, BANK)
         return [self.reply(Ack, BANK, msg.round)]
 
     # -- training ---------------------------------------------------------------------
+    @handles(TrainingPlan)
     def _on_plan(self, msg: TrainingPlan):
         if self.public_key is None or msg.key_fingerprint != self.public_key.fingerprint:
             raise KeyMismatchError(
@@ -303,10 +306,10 @@ class Fintech(Role):
             hyper, len(msg.train_rows), self._parties, me=self.name, min_batch_size=self.min_batch_size, max_epochs=self.max_epochs
         )
         self._prepare_local(hyper, msg.train_rows, self.aligned_rows)
-        self.done("training_plan")
-        self.expect("batch_request", BANK)
-        self.expect("epoch_end", BANK)
-        self.expect("training_stop", BANK)
+        self.done(TrainingPlan)
+        self.expect(BatchRequest, BANK)
+        self.expect(EpochEnd, BANK)
+        self.expect(TrainingStop, BANK)
         # The coordinator hears our number of weights from us, not only from the bank.
         return [self._accepted(COORDINATOR, msg.round), self._accepted(BANK, msg.round)]
 
@@ -317,9 +320,8 @@ class Fintech(Role):
 
     def _prepare_local(self, hyper: Hyperparameters, train_rows, aligned_rows: np.ndarray) -> None:
         """Fit preprocessing on the training rows and build the local model (also on resume)."""
-        size = len(aligned_rows)
         train = np.asarray(train_rows, dtype=np.int64)
-        train_set = np.zeros(size, dtype=bool)
+        train_set = np.zeros(len(aligned_rows), dtype=bool)
         train_set[train] = True
         frame = self.table.features.iloc[aligned_rows]
         numeric = [c for c in self.table.feature_names if c not in self.table.categorical]
@@ -334,11 +336,13 @@ class Fintech(Role):
         X_full = preprocessor.transform(frame)
         X_q = quantize_features(X_full, party=self.name, columns=preprocessor.feature_names_)
         # Nothing changes before every check has passed.
-        self.hyper, self._train, self.aligned_rows = hyper, train, aligned_rows
-        self.preprocessor, self._X_full = preprocessor, X_full
-        self._local = LocalModel(X_q, hyper, train)
+        self.aligned_rows, self.preprocessor = aligned_rows, preprocessor
+        self.plan = TrainingPlanState(
+            hyper, train, np.empty(0, np.int64), preprocessor, X_full, LocalModel(X_q, hyper, train)
+        )
         self._cursor = EpochCursor(hyper, train_set)
 
+    @handles(BatchRequest)
     def _on_batch(self, msg: BatchRequest):
         self.check_round(msg, round_of(msg.epoch, msg.batch))
         if msg.round <= self._round:
@@ -355,11 +359,11 @@ class Fintech(Role):
         self._round = msg.round
         self._cursor.take(rows)
         track = self.hyper.track_loss and needs_loss_shares(self.hyper.expansion)
-        self._pending = {"rows": rows, "loss_exp": encode_loss_partial(u, party=self.name) if track else None}
+        self._batch = FintechRound(rows, encode_loss_partial(u, party=self.name) if track else None)
         if self.hyper.randomness == "coordinator":
             # The key holder makes the randomizers (faster, and ahead of time).
-            self._pending["plain"] = plain
-            self.expect("randomness", COORDINATOR)
+            self._batch.plain = plain
+            self.expect(Randomness, COORDINATOR)
             return [
                 self.reply(
                     RandomnessRequest, COORDINATOR, msg.round, count=len(plain), key_fingerprint=self.public_key.fingerprint
@@ -371,17 +375,18 @@ class Fintech(Role):
         cts = paillier.encrypt(self.public_key, plain, n_jobs=self.n_jobs, workload=workload)
         return [self._scores_reply(msg.round, cts)]
 
+    @handles(Randomness)
     def _on_randomness(self, msg: Randomness):
         self.check_round(msg, self._round)
-        plain = self._pending["plain"]
+        plain = self._batch.plain
         randomizers = randomizers_from(self.public_key, msg, len(plain), me=self.name)
-        del self._pending["plain"]
-        self.done("randomness")
+        self._batch.plain = None
+        self.done(Randomness)
         return [self._scores_reply(msg.round, paillier.encrypt_with(self.public_key, plain, randomizers))]
 
     def _scores_reply(self, rnd: int, cts: list) -> EncryptedScores:
-        n = len(self._pending["rows"])
-        self.expect("encrypted_residuals", BANK)
+        n = len(self._batch.rows)
+        self.expect(EncryptedResiduals, BANK)
         return self.reply(
             EncryptedScores,
             BANK,
@@ -392,13 +397,14 @@ class Fintech(Role):
             key_fingerprint=self.public_key.fingerprint,
         )
 
+    @handles(EncryptedResiduals)
     def _on_residuals(self, msg: EncryptedResiduals):
         self.check_round(msg, self._round)
         if msg.key_fingerprint != self.public_key.fingerprint:
             raise KeyMismatchError(f"{self.name}: residuals were encrypted under another key.", party=BANK)
-        rows = self._pending["rows"]
+        rows = self._batch.rows
         residuals = paillier.from_bytes(self.public_key, msg.ciphertexts, count=len(rows), party=BANK)
-        loss_exp = self._pending["loss_exp"]
+        loss_exp = self._batch.loss_exponents
         exps = self._local.exponents(rows, loss_exp)
         sums = multiexp(self.public_key, residuals, exps, n_jobs=self.n_jobs)
         n_feat = self._local.n_features
@@ -412,9 +418,9 @@ class Fintech(Role):
         if loss_exp is not None:
             # Σ_i u_k,i e_i, still encrypted: only the bank's aggregate is ever decrypted.
             loss_share = paillier.to_bytes(self.public_key, [sums[n_feat]])
-        self._pending.update(masks=masks, loss_share=loss_share)
-        self.done("encrypted_residuals")
-        self.expect("decrypted_masked", COORDINATOR)
+        self._batch.masks, self._batch.loss_share = masks, loss_share
+        self.done(EncryptedResiduals)
+        self.expect(DecryptedMasked, COORDINATOR)
         return [
             self.reply(
                 MaskedGradient,
@@ -426,20 +432,20 @@ class Fintech(Role):
             )
         ]
 
+    @handles(DecryptedMasked)
     def _on_decrypted(self, msg: DecryptedMasked):
         self.check_round(msg, self._round)
-        n = int(self.public_key.n)
-        masks = self._pending["masks"]
-        sums = unmask_packed(self.public_key, msg, masks, self.hyper)
-        self._local.apply_gradient(sums, len(self._pending["rows"]))
-        self.done("decrypted_masked")
-        share = self._pending["loss_share"]
-        self._pending = None
+        sums = unmask_packed(self.public_key, msg, self._batch.masks, self.hyper)
+        self._local.apply_gradient(sums, len(self._batch.rows))
+        self.done(DecryptedMasked)
+        share = self._batch.loss_share
+        self._batch = None
         return [self.reply(BatchDone, BANK, msg.round, loss_share=share, key_fingerprint=self.public_key.fingerprint)]
 
+    @handles(EpochEnd)
     def _on_epoch_end(self, msg: EpochEnd):
         # A stale or replayed "end of epoch" must not reset this party's epoch summary.
-        self.check_round(msg, round_of(msg.epoch, 999_999))
+        self.check_round(msg, epoch_end_round(msg.epoch))
         if msg.round <= self._round:
             raise ProtocolError(f"{self.name}: round {msg.round} was already served.", party=BANK)
         self._cursor.check_epoch_end(msg.epoch, me=self.name)
@@ -448,137 +454,10 @@ class Fintech(Role):
         change, norm = self._local.end_epoch()
         return [self.reply(EpochReport, BANK, msg.round, epoch=msg.epoch, score_change_sq=change, score_norm_sq=norm)]
 
+    @handles(TrainingStop)
     def _on_stop(self, msg: TrainingStop):
         self.weights = self._local.final_weights.copy()
-        for step in ("batch_request", "epoch_end", "training_stop", "encrypted_residuals"):
+        for step in (BatchRequest, EpochEnd, TrainingStop, EncryptedResiduals):
             self.done(step)
-        self.expect("score_request", BANK)
+        self.expect(ScoreRequest, BANK)
         return [self.reply(Ack, BANK, msg.round)]
-
-    # -- scoring ----------------------------------------------------------------------
-    def _partial(self, table_rows: np.ndarray) -> np.ndarray:
-        X = self.preprocessor.transform(self.table.features.iloc[table_rows])
-        return X @ self.weights
-
-    def _on_score(self, msg: ScoreRequest):
-        if msg.index == "aligned":
-            if self.aligned_rows is None:
-                raise ProtocolError(f"{self.name} has no aligned rows in this session.", party=BANK)
-            rows = np.asarray(msg.rows, dtype=np.int64)
-            check_positions(rows, len(self.aligned_rows), party=BANK, what="scoring rows")
-            if self._X_full is not None:
-                scores = self._X_full[rows] @ self.weights
-            else:
-                scores = self._partial(self.aligned_rows[rows])
-            return [self.reply(PartialScores, BANK, msg.round, scores=scores, known=np.ones(len(rows), dtype=bool))]
-        if msg.index == "psi_list":
-            rows = np.asarray(msg.rows, dtype=np.int64)
-            check_positions(rows, len(self._perm), party=BANK, what="scoring rows")
-            scores = self._partial(self._perm[rows]) if len(rows) else np.empty(0)
-            return [self.reply(PartialScores, BANK, msg.round, scores=scores, known=np.ones(len(rows), dtype=bool))]
-        if msg.index == "digests":
-            if self._hash_key is None:
-                raise ProtocolError(f"{self.name} has no keyed-hash key for this scoring session.", party=BANK)
-            if self._digest_lookup is None:
-                own = keyed_digests(self._norm_ids.tolist(), self._hash_key)
-                self._digest_lookup = dict(zip(own.tolist(), range(len(own))))
-            lookup = self._digest_lookup
-            positions = np.fromiter((lookup.get(d, -1) for d in msg.digests.tolist()), dtype=np.int64, count=len(msg.digests))
-            known = positions >= 0
-            scores = np.zeros(len(positions))
-            if known.any():
-                scores[known] = self._partial(positions[known])
-            return [self.reply(PartialScores, BANK, msg.round, scores=scores, known=known)]
-        raise ProtocolError(f"{self.name}: unknown scoring index {msg.index!r}.", party=BANK)
-
-    # -- checkpoints ------------------------------------------------------------------
-    def checkpoint_state(self) -> dict:
-        """This fintech's state at an epoch boundary, for :mod:`riskfed.checkpoint`.
-
-        Its aligned rows (which of its customers the bank shares, in the session order),
-        the training rows, the public hyper-parameters, the last round served and its
-        optimizer state. No key and no ciphertext: nothing encrypted outlives a batch.
-        """
-        if self._local is None or self.aligned_rows is None:
-            raise ProtocolError(f"{self.name}: nothing to checkpoint before training starts.", party=self.name)
-        return {
-            "kind": "riskfed-fintech-checkpoint",
-            "party": self.name,
-            "session_id": self.session_id,
-            "round": int(self._round),
-            "id_normalization": self.normalization.to_dict(),
-            "hyperparameters": self.hyper.to_dict(),
-            "aligned_rows": np.asarray(self.aligned_rows, dtype=np.int64),
-            "train_rows": np.asarray(self._train, dtype=np.int64),
-            "local": self._local.get_state(),
-        }
-
-    def restore_state(self, state: dict) -> None:
-        """Arm this (fresh) role to resume the checkpointed session.
-
-        The next ``SessionOpen`` with purpose ``resume`` for that session rebuilds the
-        local model from this state and fetches the session's new key from the
-        coordinator; alignment and the training plan are not repeated.
-        """
-        if state.get("kind") != "riskfed-fintech-checkpoint" or state.get("party") != self.name:
-            raise ProtocolError(f"{self.name}: the checkpoint is not one of {self.name}'s.", party=self.name)
-        rows = np.asarray(state["aligned_rows"], dtype=np.int64)
-        check_positions(rows, self.table.n_rows, party=self.name, what="checkpointed aligned rows")
-        self._resume_state = state
-
-    def _on_resume(self, msg: SessionOpen, parties: int):
-        state = getattr(self, "_resume_state", None)
-        if state is None or state["session_id"] != msg.session_id:
-            raise ProtocolError(
-                f"{self.name} has no checkpoint of session {msg.session_id!r} to resume.", party=BANK
-            )
-        rnd = int(state["round"])
-        epoch, rest = divmod(rnd, 1_000_000)
-        if rest or epoch != msg.resume_epoch:
-            raise ProtocolError(
-                f"{self.name}'s checkpoint of session {msg.session_id!r} is not the end of epoch {msg.resume_epoch}.", party=BANK
-            )
-        hyper = Hyperparameters.from_dict(state["hyperparameters"])
-        check_plan_limits(
-            hyper, len(state["train_rows"]), parties, me=self.name, min_batch_size=self.min_batch_size, max_epochs=self.max_epochs
-        )
-        self._prepare_local(hyper, state["train_rows"], np.asarray(state["aligned_rows"], dtype=np.int64))
-        self._local.set_state(state["local"])
-        self.session_id = msg.session_id
-        self.purpose = "training"
-        self._parties = parties
-        self.normalization = IdNormalization.from_dict(state["id_normalization"])
-        self._round = rnd
-        self._cursor.epoch = epoch  # the checkpoint ends an epoch: its first batch is next
-        self._session_key_bits = msg.key_bits
-        self._resuming = True
-        self._resume_state = None
-        self.done("session_open")
-        self.expect("public_key", COORDINATOR)
-        self.expect("batch_request", BANK)
-        self.expect("epoch_end", BANK)
-        self.expect("training_stop", BANK)
-        # A fresh key for the resumed session, fetched from the coordinator itself.
-        return [self.reply(KeyRequest, COORDINATOR, msg.round)]
-
-    # -- model parts ------------------------------------------------------------------
-    def export_model(self) -> dict:
-        """This fintech's model part: its preprocessing and weights, nothing of the bank's."""
-        if self.weights is None:
-            raise ProtocolError(f"{self.name} has not finished training.")
-        return {
-            "party": self.name,
-            "kind": "riskfed-fintech-model",
-            "format_version": 1,
-            "id_normalization": self.normalization.to_dict(),
-            "preprocessing": self.preprocessor.to_dict(),
-            "feature_names": self.preprocessor.feature_names_,
-            "weights": self.weights.tolist(),
-        }
-
-    def _load_model(self, model: dict) -> None:
-        if model.get("kind") != "riskfed-fintech-model":
-            raise ProtocolError(f"{self.name}: the model part is not a fintech model part.")
-        self.preprocessor = Preprocessor.from_dict(model["preprocessing"])
-        self.weights = np.asarray(model["weights"], dtype=np.float64)
-        self.normalization = IdNormalization.from_dict(model["id_normalization"])

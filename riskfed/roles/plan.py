@@ -1,126 +1,21 @@
-"""What the bank's session secret decides, and the schedule every party checks.
+"""The public schedule every party checks, and a fintech's own limits on the plan.
 
-**The session secret.** Every choice the bank makes at random — the secret order of the
-shared customers, the stratified train/holdout split and the batch order of each epoch —
-derives from one seed per session: by default 256 bits drawn from the operating system's
-CSPRNG (:func:`new_session_seed`, the ``secrets`` module) when the session opens. Each
-choice uses its own stream of a numpy :class:`~numpy.random.SeedSequence` with a 256-bit
-pool feeding a PCG64 generator, so no choice can be replayed without the seed. The seed
-is never sent to anyone, logged or written to a report; it is kept only in the bank's own
-checkpoint (a resumed session must draw the same batches).
-
-A caller may fix the seed (``random_state`` / ``--seed``) to reproduce a run in tests
-and pilots. A fixed seed *reveals*: anyone who knows it and the class counts of the
-shared customers can replay the split, hence learn which holdout/training pattern goes
-with which labels. A seed from a small range is as good as known (it can be guessed by
-trying them all), which is why the default is a 256-bit secret and not a 32-bit
-``random_state`` such as scikit-learn's (fixed seeds are 32-bit: they reveal anyway).
-
-**The schedule.** Batches follow from public quantities — the number of training rows,
-``batch_size`` and ``min_batch_size`` — so every party can check them: the coordinator
-knows exactly which rounds exist and how many rows each batch has, and a fintech knows
-how many batches an epoch has (:func:`batch_sizes`, :func:`round_after`).
+Batches follow from public quantities — the number of training rows, ``batch_size`` and
+``min_batch_size`` (:func:`~riskfed.learning.linear.schedule.batch_sizes`) — so the
+coordinator knows exactly which rounds exist (:func:`is_planned`, :func:`round_after`)
+and a fintech checks every batch against the plan (:class:`EpochCursor`), whatever the
+bank's plan says (:func:`check_plan_limits`).
 """
 
 from __future__ import annotations
 
-import math
-import secrets
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from riskfed.errors import ConfigurationError, ProtocolError
-from riskfed.protocol.messages import BANK, round_of
-
-SEED_BITS = 256
-# Independent streams of the session seed: one per secret choice, never shared.
-ALIGNED_ORDER, SPLIT, BATCHES = 0, 1, 2
-
-
-def new_session_seed() -> int:
-    """A fresh 256-bit session secret from the OS CSPRNG."""
-    return secrets.randbits(SEED_BITS)
-
-
-# A fixed seed is for reproducible tests and pilots: the customary 32-bit range.
-MAX_FIXED_SEED = (1 << 32) - 1
-
-
-def check_seed(seed, *, name: str, owner: str) -> None:
-    """``None`` (a fresh secret per session) or an int in ``[0, 2^32)``; anything else is an error."""
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed <= MAX_FIXED_SEED
-    ):
-        raise ConfigurationError(
-            f"The {name!r} parameter of {owner} must be None (a fresh secret per session) or an int in the range "
-            f"[0, {MAX_FIXED_SEED}]. Got {seed!r} instead."
-        )
-
-
-def session_rng(seed: int, stream: int, *keys: int) -> np.random.Generator:
-    """A generator for one secret choice: ``stream`` (and e.g. the epoch) of ``seed``."""
-    if seed is None:
-        raise ConfigurationError("A session's secret choices need its seed; got None.")
-    sequence = np.random.SeedSequence(int(seed), spawn_key=(stream, *keys), pool_size=SEED_BITS // 32)
-    return np.random.Generator(np.random.PCG64(sequence))
-
-
-def stratified_split(y: np.ndarray, test_size: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Positions of a stratified train/holdout split of labels ``y`` (both sorted).
-
-    The holdout has ``ceil(test_size * n)`` rows, shared between the classes in
-    proportion to their counts (largest remainders, ties broken at random); within a
-    class the rows are a uniformly random subset drawn from ``rng``.
-
-    Raises
-    ------
-    ValueError
-        Too few rows for one of the two parts to hold every class.
-    """
-    y = np.asarray(y)
-    n = len(y)
-    n_test = math.ceil(test_size * n)
-    classes, counts = np.unique(y, return_counts=True)
-    if n_test < len(classes) or n - n_test < len(classes):
-        raise ValueError(
-            f"a holdout of {n_test} and a training set of {n - n_test} rows cannot both hold all {len(classes)} classes"
-        )
-    exact = counts * (n_test / n)
-    take = np.floor(exact).astype(np.int64)
-    short = n_test - int(take.sum())
-    # Largest remainders first; the random key only breaks ties.
-    order = np.lexsort((rng.random(len(classes)), -(exact - take)))
-    take[order[:short]] += 1
-    holdout = np.zeros(n, dtype=bool)
-    for label, k in zip(classes, take):
-        holdout[rng.permutation(np.flatnonzero(y == label))[:k]] = True
-    return np.flatnonzero(~holdout).astype(np.int64), np.flatnonzero(holdout).astype(np.int64)
-
-
-def batch_sizes(train_size: int, hyper) -> list[int]:
-    """Rows of each batch of an epoch (the same every epoch): ``batch_size`` rows, with a
-    tail shorter than ``min_batch_size`` folded into the batch before it."""
-    size = hyper.batch_size
-    sizes = [min(size, train_size - start) for start in range(0, train_size, size)]
-    if len(sizes) > 1 and sizes[-1] < hyper.min_batch_size:
-        tail = sizes.pop()  # pop first: sizes[-2] += sizes.pop() would add to the wrong batch
-        sizes[-1] += tail
-    return sizes
-
-
-def make_batches(train_rows: np.ndarray, seed: int, epoch: int, hyper) -> list[np.ndarray]:
-    """Mini-batches of ``train_rows`` for ``epoch``: a secret order drawn from the session
-    seed, cut as :func:`batch_sizes` says (none below the minimum size)."""
-    order = session_rng(seed, BATCHES, epoch).permutation(np.asarray(train_rows))
-    bounds = np.cumsum([0, *batch_sizes(len(order), hyper)])
-    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-
-
-def epoch_and_batch(rnd: int) -> tuple[int, int]:
-    """The (0-based) epoch and batch of a training round (inverse of ``round_of``)."""
-    epoch, batch = divmod(rnd - 1, 1_000_000)
-    return epoch, batch
+from riskfed.errors import ProtocolError
+from riskfed.learning.linear.schedule import batch_sizes
+from riskfed.protocol.messages import BANK, epoch_and_batch, round_of
 
 
 def is_planned(rnd: int, hyper, *, first_epoch: int = 0) -> bool:
@@ -245,21 +140,4 @@ class EpochCursor:
         self.used[:] = False
 
 
-__all__ = [
-    "ALIGNED_ORDER",
-    "BATCHES",
-    "SEED_BITS",
-    "SPLIT",
-    "EpochCursor",
-    "MAX_FIXED_SEED",
-    "batch_sizes",
-    "check_plan_limits",
-    "check_seed",
-    "epoch_and_batch",
-    "is_planned",
-    "make_batches",
-    "new_session_seed",
-    "round_after",
-    "session_rng",
-    "stratified_split",
-]
+__all__ = ["EpochCursor", "check_plan_limits", "is_planned", "round_after"]

@@ -14,8 +14,6 @@ need only a few chunks in memory, and writes the output atomically.
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,21 +24,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from riskfed.data.io import iter_table_chunks, table_format
+from riskfed import settings
+from riskfed.data.io import atomic_file, iter_table_chunks, table_format
 from riskfed.data.preprocess import Preprocessor
 from riskfed.data.schema import PartyTable, validate_table
 from riskfed.errors import ConfigurationError, DataValidationError, MissingColumnError, SchemaError, format_rows
-from riskfed.models.federated import FederatedModel
+from riskfed.models.artifact import FederatedModel
 from riskfed.protocol.messages import BANK
-from riskfed.roles.bank import ScoringBank
-from riskfed.roles.fintech import Fintech
 from riskfed.scoring.scorecard import Scorecard, reason_codes
+from riskfed.session.scoring import ScoringSession
 from riskfed.transport.base import Transport
-from riskfed.transport.memory import InMemoryTransport
 
 FEDERATED = "federated"
 FALLBACK = "bank_only_fallback"
-DEFAULT_CHUNK_ROWS = 100_000
+# Scoring settings declared in riskfed.settings.
+_SCORING = {p.kwarg: p.default for p in settings.params(owner="scoring")}
+DEFAULT_CHUNK_ROWS = _SCORING["chunk_rows"]
 
 
 def _source_column(feature: str, pre: Preprocessor) -> str:
@@ -83,11 +82,12 @@ class ScoringSummary:
         }
 
 
-class ScoringSession:
-    """An open scoring session between the bank and its fintechs.
+class ApplicantScorer:
+    """Scores applicants with a saved model through one scoring session.
 
     In memory it builds the fintech roles from their model parts and tables; pass a
-    ``transport`` already connected to remote fintech services to score over the network.
+    ``transport`` already connected to remote fintech services to score over the network
+    (:class:`~riskfed.session.scoring.ScoringSession`).
     """
 
     def __init__(
@@ -96,11 +96,11 @@ class ScoringSession:
         fintech_tables: Mapping[str, PartyTable] | None = None,
         *,
         id_column: str | None = None,
-        psi: str = "keyed-hash",
+        psi: str = _SCORING["psi"],
         transport: Transport | None = None,
         n_jobs: int = 1,
         scorecard: Scorecard | None = None,
-        top_reasons: int = 3,
+        top_reasons: int = _SCORING["top_reasons"],
     ) -> None:
         self.model = model
         self.id_column = id_column or model.bank.get("id_column")
@@ -112,34 +112,16 @@ class ScoringSession:
         self.intercept = float(bank["intercept"])
         self.fallback = model.fallback
         self.names = model.fintech_names
-        if transport is None:
-            transport = InMemoryTransport()
-            tables = dict(fintech_tables or {})
-            missing = [n for n in self.names if n not in tables]
-            if missing:
-                raise ConfigurationError(
-                    f"Scoring needs the data of every fintech in the model ({', '.join(self.names)}); "
-                    f"missing: {', '.join(missing)}."
-                )
-            for name in self.names:
-                part = model.fintechs.get(name)
-                if part is None:
-                    raise ConfigurationError(f"{name}: its model part is not available for in-memory scoring.", party=name)
-                transport.register(Fintech(name, tables[name], model=part, n_jobs=n_jobs))
-        self.transport = transport
-        self.bank = ScoringBank(self.names, normalization=model.normalization, psi_method=psi, n_jobs=n_jobs)
-        if isinstance(transport, InMemoryTransport):
-            transport.register(self.bank)
-        self._deliver(self.bank.open_session())
-        self._deliver(self.bank.setup_messages())
+        self.session = ScoringSession(
+            self.names,
+            normalization=model.normalization,
+            psi=psi,
+            transport=transport,
+            parts=model.fintechs,
+            tables=fintech_tables,
+            n_jobs=n_jobs,
+        )
         self.summary = ScoringSummary(unseen_categories={})
-
-    def _deliver(self, messages) -> None:
-        pending = list(messages)
-        while pending:
-            msg = pending.pop(0)
-            for reply in self.transport.request(msg):
-                pending.extend(self.bank.handle(reply))
 
     def _validate(self, frame: pd.DataFrame) -> PartyTable:
         table = validate_table(
@@ -169,9 +151,9 @@ class ScoringSession:
         for col, count in self.pre.last_unseen.items():
             self.summary.unseen_categories[col] = self.summary.unseen_categories.get(col, 0) + count
         z = X @ self.weights + self.intercept
-        self._deliver(self.bank.chunk_messages(norm))
-        partner_total, known_all, per = self.bank.chunk_result()
-        z_fed = z + partner_total
+        partners = self.session.partial_scores(norm)
+        known_all, per = partners.known, partners.per_fintech
+        z_fed = z + partners.total
         z_fb, X_fb = self.fallback.log_odds(table.features)
         use_fed = known_all
         log_odds = np.where(use_fed, z_fed, z_fb)
@@ -242,9 +224,9 @@ def score_applicants(
     *,
     id_column: str | None = None,
     fintech_id_columns: Sequence[str] | None = None,
-    psi: str = "keyed-hash",
+    psi: str = _SCORING["psi"],
     scorecard: Scorecard | None = None,
-    top_reasons: int = 3,
+    top_reasons: int = _SCORING["top_reasons"],
     n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Score a DataFrame of applicants in memory.
@@ -252,7 +234,7 @@ def score_applicants(
     Parameters
     ----------
     model:
-        The trained :class:`~riskfed.models.federated.FederatedModel` (all parts).
+        The trained :class:`~riskfed.models.artifact.FederatedModel` (all parts).
     applicants:
         The bank's applicant table: id column plus the bank features of the model.
     fintechs:
@@ -272,7 +254,7 @@ def score_applicants(
     """
     id_column = id_column or model.bank.get("id_column")
     tables = _tables(fintechs, model.fintech_names, id_column, fintech_id_columns)
-    session = ScoringSession(
+    session = ApplicantScorer(
         model, tables, id_column=id_column, psi=psi, n_jobs=n_jobs, scorecard=scorecard, top_reasons=top_reasons
     )
     return session.score_frame(applicants)
@@ -286,10 +268,10 @@ def score_file(
     *,
     id_column: str | None = None,
     fintech_id_columns: Sequence[str] | None = None,
-    psi: str = "keyed-hash",
+    psi: str = _SCORING["psi"],
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     scorecard: Scorecard | None = None,
-    top_reasons: int = 3,
+    top_reasons: int = _SCORING["top_reasons"],
     n_jobs: int = 1,
     transport: Transport | None = None,
     progress: Callable[[int, int | None], None] | None = None,
@@ -298,13 +280,12 @@ def score_file(
 
     The output appears only when every chunk scored; on any error nothing is written.
     """
-    if not isinstance(chunk_rows, int) or chunk_rows < 1:
-        raise ConfigurationError(f"The 'chunk_rows' parameter must be an int in the range [1, inf). Got {chunk_rows!r} instead.")
+    settings.check("chunk_rows", chunk_rows, "score_file")
     out_path = Path(out_path)
     out_fmt = table_format(out_path)
     id_column = id_column or model.bank.get("id_column")
     tables = None if transport is not None else _tables(fintechs, model.fintech_names, id_column, fintech_id_columns)
-    session = ScoringSession(
+    session = ApplicantScorer(
         model,
         tables,
         id_column=id_column,
@@ -314,48 +295,60 @@ def score_file(
         scorecard=scorecard,
         top_reasons=top_reasons,
     )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out_path.name}.", suffix=".partial", dir=out_path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    writer = None
-    seen_ids: set | None = set()
-    try:
-        first = True
-        for chunk in iter_table_chunks(applicants_path, chunk_rows=chunk_rows, party=BANK, id_column=id_column):
-            if id_column not in chunk.columns:
-                raise MissingColumnError(f"bank: the id column {id_column!r} is not in {str(applicants_path)!r}.", party=BANK, column=id_column)
-            scored = session.score_frame(chunk)
-            # Duplicates within a chunk are caught by normalisation; across chunks here.
-            keys = session.last_normalized_ids
-            dup = [k for k in keys.tolist() if k in seen_ids]
-            if dup:
-                raise SchemaError(
-                    f"bank: applicant id(s) {format_rows(dup)} appear more than once in {str(applicants_path)!r}.",
-                    party=BANK,
-                    column=id_column,
-                    rows=dup,
-                )
-            seen_ids.update(keys.tolist())
-            if out_fmt == "csv":
-                scored.to_csv(tmp, mode="w" if first else "a", header=first, index=False)
-            else:
-                if writer is None:
-                    schema = _output_schema(scored)
-                    writer = pq.ParquetWriter(tmp, schema)
-                writer.write_table(pa.Table.from_pandas(scored, schema=schema, preserve_index=False))
-            first = False
+    with atomic_file(out_path) as tmp, _ScoresWriter(tmp, out_fmt) as writer:
+        for scored in _scored_chunks(session, applicants_path, id_column=id_column, chunk_rows=chunk_rows):
+            writer.write(scored)
             if progress is not None:
                 progress(session.summary.rows, None)
-        if first:
+        if writer.chunks == 0:
             raise DataValidationError(f"bank: {str(applicants_path)!r} has no applicants.", party=BANK)
-        if writer is not None:
-            writer.close()
-            writer = None
-        os.replace(tmp, out_path)
-    finally:
-        if writer is not None:
-            writer.close()
-        if tmp.exists():
-            tmp.unlink()
     return session.summary
+
+
+def _scored_chunks(scorer: ApplicantScorer, applicants_path, *, id_column: str, chunk_rows: int):
+    """Score the file chunk by chunk; refuse a missing id column or an id seen before."""
+    seen: set = set()
+    for chunk in iter_table_chunks(applicants_path, chunk_rows=chunk_rows, party=BANK, id_column=id_column):
+        if id_column not in chunk.columns:
+            raise MissingColumnError(f"bank: the id column {id_column!r} is not in {str(applicants_path)!r}.", party=BANK, column=id_column)
+        scored = scorer.score_frame(chunk)
+        # Duplicates within a chunk are caught by normalisation; across chunks here.
+        keys = scorer.last_normalized_ids.tolist()
+        dup = [k for k in keys if k in seen]
+        if dup:
+            raise SchemaError(
+                f"bank: applicant id(s) {format_rows(dup)} appear more than once in {str(applicants_path)!r}.",
+                party=BANK,
+                column=id_column,
+                rows=dup,
+            )
+        seen.update(keys)
+        yield scored
+
+
+class _ScoresWriter:
+    """Appends scored chunks to one CSV or Parquet file (Parquet under one fixed schema)."""
+
+    def __init__(self, path: Path, fmt: str) -> None:
+        self.path, self.fmt = path, fmt
+        self.chunks = 0
+        self._parquet: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+
+    def write(self, scored: pd.DataFrame) -> None:
+        if self.fmt == "csv":
+            first = self.chunks == 0
+            scored.to_csv(self.path, mode="w" if first else "a", header=first, index=False)
+        else:
+            if self._parquet is None:
+                self._schema = _output_schema(scored)
+                self._parquet = pq.ParquetWriter(self.path, self._schema)
+            self._parquet.write_table(pa.Table.from_pandas(scored, schema=self._schema, preserve_index=False))
+        self.chunks += 1
+
+    def __enter__(self) -> "_ScoresWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._parquet is not None:
+            self._parquet.close()

@@ -28,28 +28,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
+from riskfed import settings
 from riskfed.errors import ConfigurationError, MissingColumnError, SchemaError, format_rows
 
 # Probabilities are clipped to [P_CLIP, 1 - P_CLIP] before taking log-odds: p = 0 or 1
 # would give infinite points. 1e-12 keeps points finite (about +-800 around the offset
 # at pdo = 20) while leaving every probability a model realistically outputs untouched.
 P_CLIP = 1e-12
-
-
-def _check_positive(value: Any, name: str) -> float:
-    """Return ``value`` as a float if it is a finite number > 0; raise otherwise."""
-    ok = (
-        isinstance(value, (int, float, np.integer, np.floating))
-        and not isinstance(value, (bool, np.bool_))
-        and math.isfinite(value)
-        and value > 0
-    )
-    if not ok:
-        raise ConfigurationError(
-            f"The '{name}' parameter of Scorecard must be a float in the range "
-            f"(0.0, inf). Got {value!r} instead."
-        )
-    return float(value)
 
 
 def _as_float_array(values: Any, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -104,14 +89,14 @@ class Scorecard:
     20.0
     """
 
-    base_points: float = 600.0
-    base_odds: float = 50.0
-    pdo: float = 20.0
+    base_points: float = settings.default("base_points")
+    base_odds: float = settings.default("base_odds")
+    pdo: float = settings.default("pdo")
 
     def __post_init__(self) -> None:
         for name in ("base_points", "base_odds", "pdo"):
             # Stored as plain floats so that to_dict() is JSON-ready whatever was passed.
-            object.__setattr__(self, name, _check_positive(getattr(self, name), name))
+            object.__setattr__(self, name, float(settings.check(name, getattr(self, name), "Scorecard")))
 
     @property
     def factor(self) -> float:

@@ -1,13 +1,13 @@
-"""The channel interface every transport implements, and the per-party message loop.
+"""The channel interface every transport implements, and the one message loop.
 
 Roles never open sockets; a transport delivers a message to the recipient party's
-:class:`PartyNode` and returns that party's replies. A node runs its role's handler and,
-when the role addresses a message to a third party (a fintech asking the coordinator to
-decrypt its masked gradient), forwards it through the transport itself and feeds the
-answer back to the role — so the same loop works in memory and over the network, and a
-fintech's masked gradient goes to the coordinator directly, never through the bank.
+:class:`PartyNode` and returns that party's replies. :func:`exchange` is the loop that
+moves a role's messages: it sends each one, hands every reply back to the role and sends
+whatever the role answers, until nothing is left. The bank's sessions (training,
+scoring) drive it directly; a :class:`PartyNode` runs it for the party it hosts, so a
+fintech's masked gradient goes to the coordinator directly (never through the bank) and
+the same loop works in memory and over the network.
 """
-
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -74,6 +74,42 @@ class Transport(ABC):
         """Release connections."""
 
 
+def exchange(transport: Transport, role, messages, *, reply_to: str | None = None) -> list[Message]:
+    """Send ``role``'s messages and keep going until it has nothing more to say.
+
+    Each message goes out through ``transport``; each reply is handled by ``role``, and
+    what the role answers is sent in turn (first in, first out). Messages addressed to
+    ``reply_to`` are not sent but returned: they answer the party whose message started
+    the exchange (a node's replies to its caller).
+
+    Parameters
+    ----------
+    transport:
+        Carries each message to its recipient and returns the recipient's replies.
+    role:
+        The role whose messages these are; it handles every reply.
+    messages:
+        What the role sends first.
+    reply_to:
+        The party that started the exchange, if it is waiting for replies.
+
+    Returns
+    -------
+    list[Message]
+        The messages for ``reply_to``, in the order the role produced them.
+    """
+    pending = deque(messages)
+    back: list[Message] = []
+    while pending:
+        out = pending.popleft()
+        if reply_to is not None and out.recipient == reply_to:
+            back.append(out)
+            continue
+        for reply in transport.request(out):
+            pending.extend(role.handle(reply))
+    return back
+
+
 class PartyNode:
     """Runs one role: handles a message, forwards third-party messages, returns replies."""
 
@@ -86,13 +122,6 @@ class PartyNode:
         return self.role.name
 
     def handle(self, message: Message) -> list[Message]:
-        pending = deque(self.role.handle(message))
-        back: list[Message] = []
-        while pending:
-            out = pending.popleft()
-            if out.recipient == message.sender:
-                back.append(out)
-                continue
-            for reply in self.transport.request(out):
-                pending.extend(self.role.handle(reply))
-        return back
+        """The role's replies to ``message``; what it addresses to others goes through
+        :func:`exchange` first."""
+        return exchange(self.transport, self.role, self.role.handle(message), reply_to=message.sender)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from riskfed.data.schema import PartyTable
 from riskfed.errors import ConfigurationError
-from riskfed.federation import Cancelled, ProgressEvent, run_alignment_session
+from riskfed.session import Cancelled, ProgressEvent, run_alignment_session
 from riskfed.roles.bank import DEFAULT_MIN_INTERSECTION, Bank
 from riskfed.roles.fintech import Fintech
 from riskfed.transport.memory import InMemoryTransport

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from riskfed.errors import RiskfedError
-from riskfed.federation import Cancelled, ProgressEvent
+from riskfed.session import Cancelled, ProgressEvent
 
 RUNNING, DONE, FAILED, CANCELLED = "running", "done", "failed", "cancelled"
 

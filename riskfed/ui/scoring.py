@@ -14,7 +14,7 @@ import pandas as pd
 
 from riskfed.data.preprocess import MISSING_LEVEL
 from riskfed.data.schema import PartyTable
-from riskfed.models.federated import FederatedModel
+from riskfed.models.artifact import FederatedModel
 from riskfed.scoring.score import FALLBACK, FEDERATED, score_applicants
 from riskfed.scoring.scorecard import Scorecard
 from riskfed.ui import format as fmt

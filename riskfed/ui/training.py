@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from riskfed.crypto.keys import DEFAULT_KEY_BITS
-from riskfed.federation import ProgressEvent
-from riskfed.models.federated import VerticalLogisticRegression
-from riskfed.pipeline import PipelineResult, run_pipeline
+from riskfed.session import ProgressEvent
+from riskfed.models.estimator import VerticalLogisticRegression
+from riskfed.job import PipelineResult, run_pipeline
 from riskfed.ui.data import DataBundle
 
 # Offered key sizes. 2048 bits is the floor (≈112-bit security); 3072 bits gives

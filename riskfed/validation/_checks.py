@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from riskfed.errors import ConfigurationError, SchemaError
-from riskfed.evaluation import (
+from riskfed.evaluation.checks import (
     _check_inputs,
     _check_int_param,
     _check_labels,

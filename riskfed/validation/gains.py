@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from riskfed.evaluation import _ks_gap, decile_table
+from riskfed.evaluation.curves import decile_table
+from riskfed.evaluation.metrics import _ks_gap
 from riskfed.validation._checks import _check_inputs
 
 

@@ -26,8 +26,8 @@ from riskfed.data.schema import validate_table
 from riskfed.data.synthetic import generate_pilot
 from riskfed.deploy.service import start_coordinator, start_fintech
 from riskfed.errors import ProtocolError
-from riskfed.models.federated import VerticalLogisticRegression
-from riskfed.pipeline import run_pipeline
+from riskfed.job import run_pipeline
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.protocol import codec
 from riskfed.protocol.messages import SessionOpen, TrainingPlan
 from riskfed.transport import wire

@@ -20,15 +20,17 @@ from sklearn.model_selection import train_test_split
 
 from riskfed.data.schema import validate_table
 from riskfed.errors import ProtocolError
-from riskfed.federation import ProgressEvent, run_training_session
-from riskfed.pipeline import run_pipeline
+from riskfed.job import run_pipeline
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.learning.linear.schedule import SPLIT, session_rng, stratified_split
 from riskfed.protocol import codec
 from riskfed.protocol.messages import RandomnessRequest, SessionOpen, TrainingPlan, round_of
 from riskfed.roles.bank import Bank
 from riskfed.roles.coordinator import Coordinator
 from riskfed.roles.fintech import Fintech
-from riskfed.roles.local import Hyperparameters
-from riskfed.roles.plan import SPLIT, round_after, session_rng, stratified_split
+from riskfed.roles.plan import round_after
+from riskfed.session.progress import ProgressEvent
+from riskfed.session.training import run_training_session
 from riskfed.transport.memory import InMemoryTransport
 
 INVENTED = 7_500_001  # epoch 7, batch 500000: in no plan here, and past every served round

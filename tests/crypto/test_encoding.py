@@ -24,7 +24,7 @@ from riskfed.crypto.encoding import (
 )
 from riskfed.crypto.paillier import add_plain, decrypt, encrypt
 from riskfed.errors import EncodingOverflowError
-from riskfed.roles.local import (
+from riskfed.learning.linear.fixed_point import (
     draw_masks,
     encode_partial,
     gradient_bound_bits,

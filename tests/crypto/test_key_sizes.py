@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from riskfed.crypto import multiexp as multiexp_module
-from riskfed.crypto import native, paillier
+from riskfed.crypto import native, paillier, randomness
 from riskfed.crypto.keys import PublicKey, generate_keypair
 from riskfed.crypto.multiexp import multiexp
 from riskfed.crypto.paillier import decrypt, encrypt_with
 from riskfed.data.synthetic import generate_pilot
-from riskfed.models.reference import fit_reference
+from riskfed.learning.linear.reference import fit_reference
 
 # (native.ENABLED, native.IFMA) of each path; RISKFED_NATIVE=0 and RISKFED_IFMA=0 set the same.
 PATHS = {"ifma": (True, True), "mpn": (True, False), "gmpy2": (False, False)}
@@ -66,7 +66,7 @@ def compute(monkeypatch, key, data: dict) -> dict:
     """Every kernel's output on the path now switched on, with the same randomness digits."""
     pk, sk = key
     p, q = int(sk.phe.p), int(sk.phe.q)
-    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: data["digits"][:, :count])
+    monkeypatch.setattr(randomness, "_random_digits", lambda count, windows, w: data["digits"][:, :count])
     crt = paillier.crt_randomizers(p, q, pk.h_s, 64, WINDOW)
     cts, u, v = data["cts"], data["cts"], data["cts"][::-1]
     return {

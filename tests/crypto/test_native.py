@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from riskfed.crypto import native, paillier
+from riskfed.crypto import native, paillier, randomness
 from riskfed.crypto.paillier import decrypt, encrypt_with
 
 if os.environ.get("RISKFED_REQUIRE_NATIVE"):  # .ci/run: the extension must be built, not skipped
@@ -80,7 +80,7 @@ def fixed_digits(monkeypatch, pk, window: int, count: int, seed: int) -> np.ndar
     """Make riskfed draw these digits of ``r`` instead of fresh ones (to compare paths)."""
     rows = -(-paillier.randomness_bits(pk) // window)
     digits = np.random.default_rng(seed).integers(0, 1 << window, size=(rows, count)).astype(np.uint16)
-    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    monkeypatch.setattr(randomness, "_random_digits", lambda count, windows, w: digits[:, :count])
     return digits
 
 

@@ -7,9 +7,9 @@ import pytest
 from riskfed.data.schema import validate_table
 from riskfed.deploy.service import start_coordinator, start_fintech
 from riskfed.errors import ProtocolError
-from riskfed.federation import run_training_session
+from riskfed.learning.linear.hyperparameters import Hyperparameters
 from riskfed.roles.bank import Bank
-from riskfed.roles.local import Hyperparameters
+from riskfed.session.training import run_training_session
 from riskfed.transport.network import NetworkLimits, NetworkTransport
 
 LOOPBACK = "127.0.0.1:0"

@@ -15,12 +15,11 @@ import pytest
 from riskfed.data.schema import validate_table
 from riskfed.deploy.service import ScoringLimits, start_fintech
 from riskfed.errors import ProtocolError, TransportError
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.job import run_pipeline
+from riskfed.models.estimator import VerticalLogisticRegression
+from riskfed.scoring.score import ApplicantScorer, score_applicants
 
 from .conftest import PARAMS
-from riskfed.pipeline import run_pipeline
-from riskfed.scoring.score import ScoringSession, score_applicants
-
 
 
 def estimator(**overrides):
@@ -111,12 +110,12 @@ def test_report_says_the_centralised_reference_is_not_available(networked):
 def test_scoring_over_the_network_equals_in_memory(networked, in_memory, pilot):
     result, fed = networked
     expected = score_applicants(in_memory.estimator.model_, pilot.applicants, list(pilot.fintechs))
-    session = ScoringSession(result.estimator.model_, None, id_column=pilot.id_column, transport=fed.bank_transport())
+    session = ApplicantScorer(result.estimator.model_, None, id_column=pilot.id_column, transport=fed.bank_transport())
     got = session.score_frame(pilot.applicants)
     np.testing.assert_array_equal(got["probability_of_default"].to_numpy(), expected["probability_of_default"].to_numpy())
     assert got["model"].tolist() == expected["model"].tolist()
     # ECDH matching over the network gives the same scores.
-    ecdh = ScoringSession(result.estimator.model_, None, id_column=pilot.id_column, psi="ecdh", transport=fed.bank_transport())
+    ecdh = ApplicantScorer(result.estimator.model_, None, id_column=pilot.id_column, psi="ecdh", transport=fed.bank_transport())
     np.testing.assert_array_equal(
         ecdh.score_frame(pilot.applicants)["probability_of_default"].to_numpy(), expected["probability_of_default"].to_numpy()
     )
@@ -137,14 +136,14 @@ def test_a_restarted_fintech_scores_with_its_saved_part(networked, identity, fin
 
     transport = NetworkTransport(identity("bank"), {"fintech_1": again.address})
     request.addfinalizer(transport.close)
-    scored = ScoringSession(result.estimator.model_, None, id_column=pilot.id_column, transport=transport).score_frame(pilot.applicants)
+    scored = ApplicantScorer(result.estimator.model_, None, id_column=pilot.id_column, transport=transport).score_frame(pilot.applicants)
     assert (scored["model"] == "federated").sum() > 0
 
 
 def test_fintech_scores_only_after_training(services, pilot, in_memory):
     fed = services()
     with pytest.raises(ProtocolError, match="fintech_1 has no trained model part yet"):
-        ScoringSession(in_memory.estimator.model_, None, id_column=pilot.id_column, transport=fed.bank_transport())
+        ApplicantScorer(in_memory.estimator.model_, None, id_column=pilot.id_column, transport=fed.bank_transport())
 
 
 def test_scoring_request_size_and_rate_are_limited(services, pilot, in_memory, tmp_path):
@@ -152,7 +151,7 @@ def test_scoring_request_size_and_rate_are_limited(services, pilot, in_memory, t
     model_dir = tmp_path / "model"
     in_memory.estimator.model_.save(model_dir)
     fed = services(scoring=ScoringLimits(max_rows=150, rate=0.001, burst=3), model_dir=model_dir)
-    session = ScoringSession(in_memory.estimator.model_, None, id_column=pilot.id_column, transport=fed.bank_transport())
+    session = ApplicantScorer(in_memory.estimator.model_, None, id_column=pilot.id_column, transport=fed.bank_transport())
     with pytest.raises(ProtocolError, match="refuses a scoring request for 200 applicants; the limit is 150 per request"):
         session.score_frame(pilot.applicants)
     # The refusal did not end the session: a smaller chunk is scored ...

@@ -18,11 +18,10 @@ from riskfed.data.schema import validate_table
 from riskfed.deploy.bank import bank_transport, checkpoint_writer, load_resume_state
 from riskfed.deploy.pilot import ProcessFederation
 from riskfed.errors import TransportError
-from riskfed.models.federated import VerticalLogisticRegression
-
-from .conftest import PARAMS
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.transport.network import NetworkLimits
 
+from .conftest import PARAMS
 
 
 @pytest.fixture(scope="module")

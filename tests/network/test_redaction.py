@@ -10,8 +10,8 @@ import pytest
 from riskfed.data.schema import validate_table
 from riskfed.deploy.service import start_coordinator, start_fintech
 from riskfed.errors import SchemaError
-from riskfed.federation import _deliver
 from riskfed.roles.bank import Bank
+from riskfed.transport.base import exchange as _deliver
 from riskfed.transport.network import NetworkLimits, NetworkTransport
 
 from .conftest import LOOPBACK, TEST_TIMEOUT

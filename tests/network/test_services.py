@@ -12,9 +12,9 @@ from riskfed.data.schema import validate_table
 from riskfed.deploy.config import apply_config, read_config
 from riskfed.deploy.service import ScoringLimits, TokenBucket
 from riskfed.errors import ConfigurationError, ProtocolError
-from riskfed.federation import _deliver
 from riskfed.protocol.messages import BatchRequest, SessionOpen
 from riskfed.roles.bank import Bank
+from riskfed.transport.base import exchange as _deliver
 from riskfed.transport.network import NetworkLimits
 
 
@@ -46,7 +46,7 @@ def test_message_for_another_session_is_refused_and_the_session_goes_on(opened):
     assert fed.fintech.service.session.session_id == bank.session_id
     # Alignment still works in the same session.
     _deliver(transport, bank, bank.psi_requests())
-    assert "fintech_1" in bank._matches
+    assert "fintech_1" in bank.pairwise_matches
 
 
 def test_message_of_the_wrong_step_fails_the_session_cleanly(opened, caplog):

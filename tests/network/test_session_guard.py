@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from riskfed.errors import InsecureKeyError, ProtocolError
-from riskfed.models.federated import VerticalLogisticRegression
-from riskfed.pipeline import run_pipeline
+from riskfed.job import run_pipeline
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.protocol.messages import KeyRequest, SessionOpen
 from riskfed.transport.network import NetworkTransport
 
@@ -114,8 +114,8 @@ def test_no_fintech_can_take_over_a_running_session(services, identity, pilot, i
 def test_a_refused_open_from_the_bank_leaves_the_running_session(services, identity, pilot):
     """Even the bank's own SessionOpen replaces the running session only once accepted."""
     from riskfed.data.schema import validate_table
-    from riskfed.federation import _deliver
     from riskfed.roles.bank import Bank
+    from riskfed.transport.base import exchange as _deliver
 
     fed = services()
     table = validate_table(pilot.bank, party="bank", id_column=pilot.id_column, label_column=pilot.label_column)
@@ -137,4 +137,4 @@ def test_a_refused_open_from_the_bank_leaves_the_running_session(services, ident
     assert all(x is y if not isinstance(x, dict) else x == y for x, y in zip(before, after))
     # The running session goes on: alignment and the plan still work.
     _deliver(transport, bank, bank.psi_requests())
-    assert "fintech_1" in bank._matches
+    assert "fintech_1" in bank.pairwise_matches

@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from riskfed.crypto import paillier
+from riskfed.crypto import paillier, randomness
 from riskfed.errors import CryptoError, InsecureKeyError, InvalidCiphertextError, ProtocolError
 from riskfed.protocol.messages import (
     Ack,
@@ -279,7 +279,7 @@ def test_crt_randomizers_are_exactly_h_s_to_the_r(keypair, monkeypatch):
     rows = -(-paillier.randomness_bits(pk) // window)
     digits = np.random.default_rng(3).integers(0, 1 << window, size=(rows, 4)).astype(np.uint16)
     digits[:, 3] = 0  # r = 0: the randomizer is 1
-    monkeypatch.setattr(paillier, "_random_digits", lambda count, windows, w: digits[:, :count])
+    monkeypatch.setattr(randomness, "_random_digits", lambda count, windows, w: digits[:, :count])
     got = paillier.crt_randomizers(sk.phe.p, sk.phe.q, pk.h_s, 4, window)
     for k in range(4):
         r = sum(int(digits[i, k]) << (window * i) for i in range(rows))

@@ -1,75 +1,24 @@
-"""The session secret, the public schedule and the limits each party applies on its own:
-batch sizes, the stratified split, seeds, mask widths for up to 63 fintechs, the
-coordinator's allowances and a fintech's view of the plan."""
+"""The public schedule and the limits each party applies on its own: the rounds, the
+coordinator's allowances, a fintech's view of the plan, the bank's fintech limit."""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 
-from riskfed.crypto import paillier
-from riskfed.crypto.encoding import STATISTICAL_SECURITY_BITS
 from riskfed.errors import ConfigurationError, ProtocolError
-from riskfed.models.federated import VerticalLogisticRegression
+from riskfed.learning.linear.hyperparameters import Hyperparameters
+from riskfed.models.estimator import VerticalLogisticRegression
 from riskfed.protocol.messages import PlanAccepted, SessionOpen, TrainingPlan, round_of
 from riskfed.roles.bank import Bank
 from riskfed.roles.base import public_key_from
 from riskfed.roles.coordinator import Coordinator
-from riskfed.roles.local import (
-    MAX_FINTECHS,
-    Hyperparameters,
-    draw_masks,
-    gradient_bound_bits,
-    mask_bits,
-    packing_slot_bits,
-)
-from riskfed.roles.plan import (
-    BATCHES,
-    SPLIT,
-    EpochCursor,
-    batch_sizes,
-    check_seed,
-    make_batches,
-    round_after,
-    session_rng,
-    stratified_split,
-)
+from riskfed.roles.plan import EpochCursor, round_after
 
 SESSION = "s" * 32
 
 
 # -- the schedule --------------------------------------------------------------------------
-@pytest.mark.parametrize("train", [256, 257, 511, 512, 700, 1023, 1024, 1279, 1280, 5000])
-def test_batch_sizes_fold_a_short_tail_into_the_batch_before(train):
-    hyper = Hyperparameters(batch_size=512, min_batch_size=256)
-    sizes = batch_sizes(train, hyper)
-    chunks = [min(512, train - s) for s in range(0, train, 512)]
-    if len(chunks) > 1 and chunks[-1] < 256:
-        chunks = chunks[:-2] + [chunks[-2] + chunks[-1]]
-    assert sizes == chunks and sum(sizes) == train
-    assert min(sizes) >= 256 or len(sizes) == 1
-
-
-def test_batches_partition_the_training_rows_in_a_secret_order_per_epoch():
-    hyper = Hyperparameters(batch_size=256)
-    rows = np.arange(0, 3000, 3)
-    first = make_batches(rows, 7, 0, hyper)
-    assert [len(b) for b in first] == batch_sizes(len(rows), hyper)
-    assert sorted(np.concatenate(first).tolist()) == rows.tolist()
-    assert all(np.array_equal(a, b) for a, b in zip(first, make_batches(rows, 7, 0, hyper)))
-    assert not np.array_equal(np.concatenate(first), np.concatenate(make_batches(rows, 7, 1, hyper)))
-    # Every bit of the seed counts: seeds that differ only far above 32 bits differ.
-    high = make_batches(rows, 7 + (1 << 200), 0, hyper)
-    assert not np.array_equal(np.concatenate(first), np.concatenate(high))
-
-
-def test_secret_choices_use_separate_streams():
-    a = session_rng(5, SPLIT).permutation(1000)
-    b = session_rng(5, BATCHES, 0).permutation(1000)
-    assert not np.array_equal(a, b)
-    assert np.array_equal(a, session_rng(5, SPLIT).permutation(1000))
 
 
 def test_rounds_follow_the_plan():
@@ -81,29 +30,6 @@ def test_rounds_follow_the_plan():
 
 
 # -- the split -------------------------------------------------------------------------------
-@pytest.mark.parametrize("n, defaulters, test_size", [(1000, 213, 0.3), (300, 2, 0.3), (101, 50, 0.5), (5000, 700, 0.2)])
-def test_stratified_split_keeps_class_shares_and_is_fresh_per_seed(n, defaulters, test_size):
-    y = np.zeros(n, dtype=int)
-    y[np.random.default_rng(0).choice(n, defaulters, replace=False)] = 1
-    train, hold = stratified_split(y, test_size, session_rng(1, SPLIT))
-    assert len(hold) == math.ceil(test_size * n) and sorted(np.r_[train, hold].tolist()) == list(range(n))
-    assert abs(y[hold].sum() - defaulters * len(hold) / n) < 1
-    again, _ = stratified_split(y, test_size, session_rng(1, SPLIT))
-    other, _ = stratified_split(y, test_size, session_rng(2, SPLIT))
-    assert np.array_equal(train, again) and not np.array_equal(train, other)
-
-
-def test_stratified_split_refuses_too_few_rows():
-    with pytest.raises(ValueError, match="cannot both hold all 2 classes"):
-        stratified_split(np.array([0, 1, 0, 1]), 0.1, session_rng(1, SPLIT))
-
-
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "3", 1 << 32])
-def test_seeds_are_none_or_32_bit_ints(seed):
-    check_seed(None, name="random_state", owner="X")
-    check_seed((1 << 32) - 1, name="random_state", owner="X")
-    with pytest.raises(ConfigurationError, match=rf"The 'random_state' parameter of VerticalLogisticRegression must be None \(a fresh secret per session\) or an int in the range \[0, 4294967295\]. Got {seed!r} instead"):
-        VerticalLogisticRegression(random_state=seed, key_bits=512, allow_insecure_key=True)._validate_params()
 
 
 def test_estimator_defaults_to_a_fresh_secret():
@@ -111,17 +37,6 @@ def test_estimator_defaults_to_a_fresh_secret():
 
 
 # -- the mask width grows with the number of parties ------------------------------------------
-def test_mask_bits_cover_every_party_and_the_limit_is_enforced():
-    rows = 1280
-    for parties in range(2, MAX_FINTECHS + 2):
-        extra = math.ceil(math.log2(parties))
-        assert gradient_bound_bits(rows, parties) == gradient_bound_bits(rows, 2) - 1 + extra
-        assert mask_bits(rows, parties) == gradient_bound_bits(rows, parties) + STATISTICAL_SECURITY_BITS
-    for parties in (1, MAX_FINTECHS + 2):
-        with pytest.raises(ConfigurationError, match="the bank and 1 to 63 fintechs"):
-            gradient_bound_bits(rows, parties)
-    with pytest.raises(ConfigurationError, match=r"'parties' parameter of VerticalLogisticRegression must be an int in the range \[2, 64\]"):
-        Hyperparameters(parties=65)
 
 
 def test_a_bank_with_more_fintechs_than_the_encoding_supports_is_refused(tiny_bank):
@@ -130,24 +45,6 @@ def test_a_bank_with_more_fintechs_than_the_encoding_supports_is_refused(tiny_ba
     table = validate_table(tiny_bank, party="bank", id_column="id", label_column="y")
     with pytest.raises(ConfigurationError, match="A session has 1 to 63 distinct fintechs .*; got 64"):
         Bank(table, [f"fintech_{k}" for k in range(1, 65)])
-
-
-@pytest.mark.parametrize("parties", [2, 3, 64])
-def test_no_carry_between_packed_slots_at_the_worst_gradient(keypair, parties):
-    """|g| just below the bound, masks at both ends of their range: packed, decrypted and
-    unpacked, every slot gives back exactly g + m."""
-    pk, sk = keypair
-    hyper = Hyperparameters(batch_size=256, parties=parties)
-    rows = hyper.batch_size + hyper.min_batch_size - 1  # the largest batch a folded tail makes
-    bound = (1 << gradient_bound_bits(rows, parties)) - 1
-    bits = mask_bits(rows, parties)
-    low, high = 1 << (bits - STATISTICAL_SECURITY_BITS), (1 << bits) - 1
-    gradients = [bound, -bound, bound, -bound, 0, 1]
-    masks = [high, low, low, high, *draw_masks(2, bits)]
-    masked = paillier.add_plain(pk, paillier.encrypt(pk, gradients), masks)
-    packed = paillier.pack(pk, masked, packing_slot_bits(hyper))
-    slots = paillier.unpack(paillier.decrypt(sk, packed, signed=False), len(gradients), packing_slot_bits(hyper), pk)
-    assert [s - m for s, m in zip(slots, masks)] == gradients
 
 
 # -- the coordinator's allowances ------------------------------------------------------------

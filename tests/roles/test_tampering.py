@@ -20,7 +20,7 @@ import pytest
 
 from riskfed.crypto.keys import generate_keypair
 from riskfed.errors import CryptoError, InvalidCiphertextError, KeyMismatchError, ProtocolError
-from riskfed.models import federated
+from riskfed.models import estimator
 from riskfed.protocol.messages import MESSAGE_TYPES, PublicKeyAnnounce
 from riskfed.transport.memory import InMemoryTransport
 
@@ -153,7 +153,7 @@ def forgery_transport(monkeypatch):
         made.append(t)
         return t
 
-    monkeypatch.setattr(federated, "InMemoryTransport", factory)
+    monkeypatch.setattr(estimator, "InMemoryTransport", factory)
     return made
 
 
@@ -212,7 +212,7 @@ def _fit_with_swapped_key(monkeypatch, make_estimator, pilot, *, victim, substit
         t.victim, t.substitute, t.fingerprint = victim, substitute, fingerprint
         return t
 
-    monkeypatch.setattr(federated, "InMemoryTransport", factory)
+    monkeypatch.setattr(estimator, "InMemoryTransport", factory)
     make_estimator().fit(pilot.bank, list(pilot.fintechs), id_column="customer_id", label_column="default")
 
 

@@ -8,15 +8,13 @@ import pytest
 from riskfed.errors import TransportError
 from riskfed.protocol import codec
 from riskfed.protocol.messages import Ack, BatchRequest, EpochReport
-from riskfed.roles.base import Role
+from riskfed.roles.base import Role, handles
 from riskfed.transport.base import PartyNode, TrafficStats
 from riskfed.transport.memory import InMemoryTransport
 
 
 class Echo(Role):
     """Answers a batch request with an Ack; asks ``relay_to`` first if set."""
-
-    HANDLERS = {"batch_request": "_on_batch", "ack": "_on_ack", "epoch_report": "_on_report"}
 
     def __init__(self, name, relay_to=None):
         super().__init__(name)
@@ -27,6 +25,7 @@ class Echo(Role):
         self.expect("ack", "c")
         self.expect("epoch_report", "b")
 
+    @handles(BatchRequest)
     def _on_batch(self, msg):
         self.seen.append(msg)
         out = []
@@ -35,10 +34,12 @@ class Echo(Role):
         out.append(self.reply(Ack, msg.sender, msg.round))
         return out
 
+    @handles(Ack)
     def _on_ack(self, msg):
         self.seen.append(msg)
         return []
 
+    @handles(EpochReport)
     def _on_report(self, msg):
         self.seen.append(msg)
         return [self.reply(Ack, msg.sender, msg.round)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from riskfed.errors import AlignmentError, ConfigurationError
-from riskfed.federation import Cancelled
+from riskfed.session.progress import Cancelled
 from riskfed.ui.alignment import check_overlap
 from riskfed.ui.data import generate_pilot_bundle
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from riskfed.errors import SchemaError
-from riskfed.federation import Cancelled, ProgressEvent
+from riskfed.session.progress import Cancelled, ProgressEvent
 from riskfed.ui.jobs import CANCELLED, DONE, FAILED, Job, start_job
 
 
