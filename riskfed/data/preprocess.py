@@ -69,6 +69,9 @@ class Preprocessor:
         # Test constancy exactly: the rounding error of the mean gives a constant column a
         # tiny non-zero std, which would blow any other value up to an enormous feature.
         constant = raw.max(axis=0, initial=-np.inf) <= raw.min(axis=0, initial=np.inf)
+        # A spread below a billionth of the column's level is rounding noise too (the mean
+        # itself is only known to an ulp of the level): scaling by it would amplify noise.
+        constant |= std <= 1e-9 * np.abs(self.mean_)
         self.scale_ = np.where((std > 0) & ~constant, std, 1.0)
         return self
 
